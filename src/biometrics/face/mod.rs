@@ -1,0 +1,1 @@
+//! Face engine (in progress).

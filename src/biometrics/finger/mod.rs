@@ -1,0 +1,1 @@
+//! Fingerprint engine (in progress).
