@@ -1,0 +1,1 @@
+DROP TABLE changes; DROP TABLE alerts; DROP TABLE match_cases; DROP TABLE audit_log; DROP TABLE companions; DROP TABLE records; DROP TABLE tokens; DROP TABLE devices; DROP TABLE users; DROP TABLE meta;

@@ -1,0 +1,430 @@
+//! Field encryption, blind indexes and the key ring.
+//!
+//! * The **master key file** holds one or more 32-byte keys, one per line as `<kid>:<hex>`;
+//!   the last line is the current key. It is created with mode 0600 on first start.
+//! * Each master key is expanded with HKDF-SHA256 into sub-keys: a data key for AES-256-GCM
+//!   sealing, and (from the *first* key only, see below) the blind-index keys.
+//! * A sealed field is `b'R' | version (1) | kid (u32 BE) | nonce (12) | ciphertext‖tag`, with
+//!   the record id and field name bound as associated data, so a ciphertext moved to another
+//!   row or column fails to open.
+//! * Blind indexes are HMAC-SHA256 of the normalised value under a per-field index key. They
+//!   are derived from the first key of the ring and are deliberately *not* changed by
+//!   `keys rotate`: rotation re-seals every ciphertext, while exact search keeps working for
+//!   readers during and after it. (Changing index keys means re-indexing every row; that is a
+//!   separate, offline operation not provided here.)
+//! * A check value per key id is kept in the database (`meta`), so starting with the wrong key
+//!   file is refused before anything is read or written.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::Aes256Gcm;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+const MAGIC: u8 = b'R';
+const VERSION: u8 = 1;
+const HEADER: usize = 2 + 4 + 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+    #[error("ciphertext is malformed")]
+    Malformed,
+    #[error("ciphertext sealed under unknown key id {0}")]
+    UnknownKey(u32),
+    #[error("ciphertext failed authentication (wrong key, or moved/edited)")]
+    Open,
+    #[error("sealing failed")]
+    Seal,
+}
+
+/// Fields whose exact value can be searched through a blind index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IndexedField {
+    DocumentNumber,
+    Phone,
+    FamilyNames,
+}
+
+impl IndexedField {
+    fn label(self) -> &'static [u8] {
+        match self {
+            IndexedField::DocumentNumber => b"registro/index/document_number/v1",
+            IndexedField::Phone => b"registro/index/phone/v1",
+            IndexedField::FamilyNames => b"registro/index/family_names/v1",
+        }
+    }
+    /// Normalisation applied before indexing, so trivially different spellings of the same
+    /// value match: document numbers keep only letters and digits, upper-cased; phones keep
+    /// only digits (a leading `+` dropped); names are trimmed, upper-cased, inner spaces collapsed.
+    pub fn normalise(self, value: &str) -> String {
+        match self {
+            IndexedField::DocumentNumber => value
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .flat_map(|c| c.to_uppercase())
+                .collect(),
+            IndexedField::Phone => value.chars().filter(|c| c.is_ascii_digit()).collect(),
+            IndexedField::FamilyNames => value
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase(),
+        }
+    }
+}
+
+struct DataKey {
+    cipher: Aes256Gcm,
+    check: String,
+}
+
+/// The loaded key ring: every key id that can open, the current one that seals.
+pub struct KeyRing {
+    keys: BTreeMap<u32, DataKey>,
+    current: u32,
+    index_keys: [[u8; 32]; 3],
+    audit_key: [u8; 32],
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("KeyRing")
+            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("current", &self.current)
+            .finish()
+    }
+}
+
+fn hkdf32(master: &[u8; 32], info: &[u8]) -> [u8; 32] {
+    let hk = hkdf::Hkdf::<Sha256>::new(Some(b"registro-hkdf-salt-v1"), master);
+    let mut out = [0u8; 32];
+    // 32 bytes is always a valid HKDF-SHA256 output length.
+    hk.expand(info, &mut out).unwrap_or_default();
+    out
+}
+
+fn key_error(path: &Path, reason: impl Into<String>) -> CryptoError {
+    CryptoError::KeyFile { path: path.display().to_string(), reason: reason.into() }
+}
+
+impl KeyRing {
+    /// Loads the key file, creating it (mode 0600, one fresh key) when `create` and absent.
+    pub fn load_or_create(path: &Path, create: bool) -> Result<KeyRing, CryptoError> {
+        if !path.exists() {
+            if !create {
+                return Err(key_error(path, "does not exist"));
+            }
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            write_key_file(path, &[(1, key)])?;
+        }
+        Self::load(path)
+    }
+
+    pub fn load(path: &Path) -> Result<KeyRing, CryptoError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let meta = std::fs::metadata(path).map_err(|e| key_error(path, e.to_string()))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(key_error(
+                    path,
+                    "is readable by group or others; run `chmod 600` on it",
+                ));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?;
+        let entries = parse_key_file(&text).map_err(|r| key_error(path, r))?;
+        Ok(Self::from_keys(&entries, path.to_path_buf()))
+    }
+
+    fn from_keys(entries: &[(u32, [u8; 32])], path: PathBuf) -> KeyRing {
+        let mut keys = BTreeMap::new();
+        for (kid, key) in entries {
+            let data = hkdf32(key, b"registro/data/aes-256-gcm/v1");
+            let check = hkdf32(key, b"registro/key-check/v1");
+            let cipher = Aes256Gcm::new(&data.into());
+            keys.insert(*kid, DataKey { cipher, check: hex::encode(&check[..16]) });
+        }
+        let first = entries[0].1;
+        let index_keys = [
+            hkdf32(&first, IndexedField::DocumentNumber.label()),
+            hkdf32(&first, IndexedField::Phone.label()),
+            hkdf32(&first, IndexedField::FamilyNames.label()),
+        ];
+        let audit_key = hkdf32(&first, b"registro/audit-chain/v1");
+        KeyRing { keys, current: entries[entries.len() - 1].0, index_keys, audit_key, path }
+    }
+
+    /// An in-memory ring for tests and tools.
+    pub fn ephemeral() -> KeyRing {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        Self::from_keys(&[(1, key)], PathBuf::new())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    pub fn current_kid(&self) -> u32 {
+        self.current
+    }
+    pub fn kids(&self) -> Vec<u32> {
+        self.keys.keys().copied().collect()
+    }
+    /// The check value stored for a key id: proves the file holds the key the data was sealed
+    /// with, without revealing it.
+    pub fn check_value(&self, kid: u32) -> Option<&str> {
+        self.keys.get(&kid).map(|k| k.check.as_str())
+    }
+
+    fn aad(record_id: &str, field: &str) -> Vec<u8> {
+        let mut aad = Vec::with_capacity(record_id.len() + field.len() + 1);
+        aad.extend_from_slice(record_id.as_bytes());
+        aad.push(0);
+        aad.extend_from_slice(field.as_bytes());
+        aad
+    }
+
+    /// Seals `plain` under the current key, bound to `(record_id, field)`.
+    pub fn seal(&self, record_id: &str, field: &str, plain: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let key = self.keys.get(&self.current).ok_or(CryptoError::Seal)?;
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let aad = Self::aad(record_id, field);
+        let ct = key
+            .cipher
+            .encrypt(&nonce.into(), Payload { msg: plain, aad: &aad })
+            .map_err(|_| CryptoError::Seal)?;
+        let mut out = Vec::with_capacity(HEADER + ct.len());
+        out.push(MAGIC);
+        out.push(VERSION);
+        out.extend_from_slice(&self.current.to_be_bytes());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// The key id a ciphertext was sealed under.
+    pub fn kid_of(sealed: &[u8]) -> Result<u32, CryptoError> {
+        if sealed.len() < HEADER + 16 || sealed[0] != MAGIC || sealed[1] != VERSION {
+            return Err(CryptoError::Malformed);
+        }
+        Ok(u32::from_be_bytes([sealed[2], sealed[3], sealed[4], sealed[5]]))
+    }
+
+    pub fn open(&self, record_id: &str, field: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let kid = Self::kid_of(sealed)?;
+        let key = self.keys.get(&kid).ok_or(CryptoError::UnknownKey(kid))?;
+        let mut nonce = [0u8; 12];
+        nonce.copy_from_slice(&sealed[6..18]);
+        let aad = Self::aad(record_id, field);
+        key.cipher
+            .decrypt(&nonce.into(), Payload { msg: &sealed[HEADER..], aad: &aad })
+            .map_err(|_| CryptoError::Open)
+    }
+
+    /// Keyed blind index of a value: hex HMAC-SHA256 of its normalised form. `None` for a
+    /// value that normalises to nothing.
+    pub fn blind_index(&self, field: IndexedField, value: &str) -> Option<String> {
+        let norm = field.normalise(value);
+        if norm.is_empty() {
+            return None;
+        }
+        let key = match field {
+            IndexedField::DocumentNumber => &self.index_keys[0],
+            IndexedField::Phone => &self.index_keys[1],
+            IndexedField::FamilyNames => &self.index_keys[2],
+        };
+        let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(key).ok()?;
+        mac.update(norm.as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// HMAC-SHA256 (hex) of an access-log entry encoding, under the audit key (derived from
+    /// the first key, stable across rotation like the index keys).
+    pub fn audit_mac(&self, data: &[u8]) -> String {
+        match <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.audit_key) {
+            Ok(mut mac) => {
+                mac.update(data);
+                hex::encode(mac.finalize().into_bytes())
+            }
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Appends a fresh key to the key file (atomically: write a temporary file, fsync,
+    /// rename) and returns the reloaded ring whose current key is the new one.
+    pub fn add_key(&self) -> Result<KeyRing, CryptoError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| key_error(&self.path, e.to_string()))?;
+        let mut entries = parse_key_file(&text).map_err(|r| key_error(&self.path, r))?;
+        let next = entries.iter().map(|(k, _)| *k).max().unwrap_or(0) + 1;
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        entries.push((next, key));
+        write_key_file(&self.path, &entries)?;
+        Self::load(&self.path)
+    }
+}
+
+fn parse_key_file(text: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (kid, hexkey) = line
+            .split_once(':')
+            .ok_or_else(|| format!("line {}: expected <kid>:<hex key>", n + 1))?;
+        let kid: u32 = kid.parse().map_err(|_| format!("line {}: bad key id", n + 1))?;
+        let bytes = hex::decode(hexkey).map_err(|_| format!("line {}: key is not hex", n + 1))?;
+        let key: [u8; 32] =
+            bytes.try_into().map_err(|_| format!("line {}: key must be 32 bytes", n + 1))?;
+        if out.iter().any(|(k, _)| *k == kid) {
+            return Err(format!("line {}: duplicate key id {kid}", n + 1));
+        }
+        out.push((kid, key));
+    }
+    if out.is_empty() {
+        return Err("holds no key".into());
+    }
+    Ok(out)
+}
+
+fn write_key_file(path: &Path, entries: &[(u32, [u8; 32])]) -> Result<(), CryptoError> {
+    let mut text = String::from("# registro master keys: <kid>:<hex>; the last line seals. Keep secret, keep a backup.\n");
+    for (kid, key) in entries {
+        text.push_str(&format!("{kid}:{}\n", hex::encode(key)));
+    }
+    let tmp = path.with_extension("key.tmp");
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&tmp).map_err(|e| key_error(path, e.to_string()))?;
+    f.write_all(text.as_bytes()).map_err(|e| key_error(path, e.to_string()))?;
+    f.sync_all().map_err(|e| key_error(path, e.to_string()))?;
+    std::fs::rename(&tmp, path).map_err(|e| key_error(path, e.to_string()))?;
+    Ok(())
+}
+
+/// SHA-256 hex of a high-entropy secret (bearer tokens), for storage and lookup.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Constant-time equality of two strings (hashes, check values).
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+/// A random URL-safe secret of `bytes` random bytes.
+pub fn random_secret(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Argon2id hashing of passwords and device keys (argon2 0.6 defaults: m = 19 MiB, t = 2, p = 1,
+/// the OWASP minimum for Argon2id).
+pub mod password {
+    use argon2::password_hash::{phc::PasswordHash, PasswordHasher, PasswordVerifier};
+    use argon2::Argon2;
+
+    pub fn hash(secret: &str) -> Result<String, super::CryptoError> {
+        Argon2::default()
+            .hash_password(secret.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|_| super::CryptoError::Seal)
+    }
+
+    /// Verifies `secret` against a PHC string. A malformed stored hash verifies as false.
+    pub fn verify(secret: &str, phc: &str) -> bool {
+        match PasswordHash::new(phc) {
+            Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_roundtrip_and_binding() {
+        let ring = KeyRing::ephemeral();
+        let sealed = ring.seal("rec1", "person", b"Maria Perez").unwrap();
+        assert!(!sealed.windows(5).any(|w| w == b"Maria"));
+        assert_eq!(ring.open("rec1", "person", &sealed).unwrap(), b"Maria Perez");
+        assert!(matches!(ring.open("rec2", "person", &sealed), Err(CryptoError::Open)));
+        assert!(matches!(ring.open("rec1", "biometrics", &sealed), Err(CryptoError::Open)));
+        let mut edited = sealed.clone();
+        let last = edited.len() - 1;
+        edited[last] ^= 1;
+        assert!(matches!(ring.open("rec1", "person", &edited), Err(CryptoError::Open)));
+        let other = KeyRing::ephemeral();
+        assert!(other.open("rec1", "person", &sealed).is_err());
+    }
+
+    #[test]
+    fn blind_index_normalises_and_is_keyed() {
+        let ring = KeyRing::ephemeral();
+        let a = ring.blind_index(IndexedField::DocumentNumber, "ab-123 456").unwrap();
+        let b = ring.blind_index(IndexedField::DocumentNumber, "AB123456").unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, ring.blind_index(IndexedField::Phone, "AB123456").unwrap_or_default());
+        assert_ne!(a, KeyRing::ephemeral().blind_index(IndexedField::DocumentNumber, "AB123456").unwrap());
+        assert_eq!(
+            ring.blind_index(IndexedField::Phone, "+57 300 123"),
+            ring.blind_index(IndexedField::Phone, "57300123")
+        );
+        assert!(ring.blind_index(IndexedField::Phone, "  ").is_none());
+    }
+
+    #[test]
+    fn key_file_rotation_keeps_old_keys_and_index() {
+        let dir = std::env::temp_dir().join(format!("registro-key-{}", random_secret(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("registro.key");
+        let ring = KeyRing::load_or_create(&path, true).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        let old = ring.seal("r", "f", b"x").unwrap();
+        let idx = ring.blind_index(IndexedField::Phone, "123");
+        let ring2 = ring.add_key().unwrap();
+        assert_eq!(ring2.current_kid(), 2);
+        assert_eq!(ring2.open("r", "f", &old).unwrap(), b"x");
+        assert_eq!(KeyRing::kid_of(&ring2.seal("r", "f", b"x").unwrap()).unwrap(), 2);
+        assert_eq!(ring2.blind_index(IndexedField::Phone, "123"), idx);
+        assert_eq!(ring.check_value(1), ring2.check_value(1));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let h = password::hash("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(password::verify("correct horse", &h));
+        assert!(!password::verify("wrong", &h));
+        assert!(!password::verify("x", "not a hash"));
+    }
+}

@@ -1,0 +1,135 @@
+//! diesel schema, written by hand to match `migrations/{sqlite,postgres}`.
+
+diesel::table! {
+    meta (key) {
+        key -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        username -> Text,
+        password_hash -> Text,
+        role -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> Text,
+        name -> Text,
+        site -> Text,
+        key_hash -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        username -> Text,
+        role -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    records (seq) {
+        seq -> BigInt,
+        id -> Text,
+        capture_id -> Text,
+        person_id -> Text,
+        site -> Text,
+        device_id -> Nullable<Text>,
+        enrolled_by -> Text,
+        captured_at -> Timestamp,
+        created_at -> Timestamp,
+        sex -> Nullable<Text>,
+        nationality -> Nullable<Text>,
+        age_group -> Text,
+        is_minor -> Nullable<Bool>,
+        doc_index -> Nullable<Text>,
+        phone_index -> Nullable<Text>,
+        family_index -> Nullable<Text>,
+        person_enc -> Binary,
+        biometrics_enc -> Binary,
+        response_json -> Text,
+        deleted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    companions (seq) {
+        seq -> BigInt,
+        record_id -> Text,
+        companion_capture_id -> Text,
+        relationship -> Text,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        role -> Text,
+        action -> Text,
+        record_id -> Nullable<Text>,
+        purpose -> Nullable<Text>,
+        status -> Integer,
+        outcome -> Text,
+        remote_addr -> Text,
+        prev_hash -> Text,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
+    match_cases (seq) {
+        seq -> BigInt,
+        id -> Text,
+        record_a -> Text,
+        record_b -> Text,
+        score -> Double,
+        face_score -> Nullable<Double>,
+        finger_score -> Nullable<Double>,
+        decision -> Text,
+        status -> Text,
+        note_enc -> Nullable<Binary>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    alerts (seq) {
+        seq -> BigInt,
+        id -> Text,
+        code -> Text,
+        severity -> Text,
+        detail -> Text,
+        record_ids -> Text,
+        evidence_key -> Text,
+        site -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    changes (seq) {
+        seq -> BigInt,
+        record_id -> Text,
+        kind -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(records, companions, match_cases, alerts, audit_log);

@@ -1,0 +1,138 @@
+//! One error type for the service, split into the caller's fault (4xx with a stable code)
+//! and ours (logged with context, a plain 500 to the client).
+//!
+//! The table in [`ApiError::status`] is the single place that maps a stable error code to an
+//! HTTP status. Codes are part of the API contract: add new ones, never rename.
+
+use actix_web::{http::StatusCode, HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// An error the HTTP layer can answer with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The caller's fault: a stable code and a human message that never contains personal data.
+    #[error("{code}: {message}")]
+    Client { code: &'static str, message: String },
+    /// Ours: logged with its context, answered as a plain 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+    /// A dependency (database, engine) is not ready or overloaded: 503.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn client(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Client { code, message: message.into() }
+    }
+    pub fn internal(context: impl std::fmt::Display) -> Self {
+        ApiError::Internal(context.to_string())
+    }
+    pub fn not_found(what: &str) -> Self {
+        Self::client("not_found", format!("{what} not found"))
+    }
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Client { code, .. } => code,
+            ApiError::Internal(_) => "internal",
+            ApiError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// The table: every stable code and its HTTP status. Codes not listed here are 422
+/// (a well-formed request whose content we cannot accept), which is what the biometric
+/// engines' codes (`no_face`, `template_truncated`, …) are.
+pub fn status_for_code(code: &str) -> StatusCode {
+    match code {
+        "bad_request" | "invalid_json" | "purpose_required" | "invalid_cursor" | "invalid_query" => {
+            StatusCode::BAD_REQUEST
+        }
+        "unauthorized" | "invalid_credentials" | "token_expired" => StatusCode::UNAUTHORIZED,
+        "forbidden" => StatusCode::FORBIDDEN,
+        "not_found" => StatusCode::NOT_FOUND,
+        "conflict" | "username_taken" | "already_decided" => StatusCode::CONFLICT,
+        "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
+        "internal" => StatusCode::INTERNAL_SERVER_ERROR,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+/// Builds the JSON error body of API.md.
+pub fn error_body(code: &str, message: &str) -> serde_json::Value {
+    serde_json::to_value(Body { error: Inner { code, message } }).unwrap_or_default()
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_for_code(self.code())
+    }
+    fn error_response(&self) -> HttpResponse {
+        let message = match self {
+            ApiError::Client { message, .. } => message.as_str(),
+            ApiError::Internal(ctx) => {
+                tracing::error!(error = %ctx, "internal error");
+                "internal error"
+            }
+            ApiError::Unavailable(ctx) => {
+                tracing::warn!(error = %ctx, "unavailable");
+                "service unavailable, try again"
+            }
+        };
+        HttpResponse::build(self.status_code()).json(error_body(self.code(), message))
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => ApiError::not_found("resource"),
+            other => ApiError::Internal(format!("database: {other}")),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        ApiError::Unavailable(format!("database pool: {e}"))
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        ApiError::Internal(format!("crypto: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_maps_client_and_server_codes() {
+        assert_eq!(status_for_code("purpose_required"), StatusCode::BAD_REQUEST);
+        assert_eq!(status_for_code("forbidden"), StatusCode::FORBIDDEN);
+        assert_eq!(status_for_code("no_face"), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(status_for_code("internal"), StatusCode::INTERNAL_SERVER_ERROR);
+        let e = ApiError::Internal("secret detail".into());
+        let body = actix_web::body::to_bytes(e.error_response().into_body());
+        let bytes = futures_util::FutureExt::now_or_never(body).unwrap().unwrap();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        assert!(!text.contains("secret detail"), "internal context must not leak: {text}");
+    }
+}

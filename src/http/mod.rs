@@ -1,0 +1,134 @@
+//! The HTTP layer: routes, auth extractors, JSON views. Thin by design.
+
+pub mod guard;
+pub mod handlers;
+pub mod openapi;
+
+use crate::error::{error_body, ApiError};
+use crate::service::Registro;
+use actix_web::dev::Service;
+use actix_web::error::JsonPayloadError;
+use actix_web::{middleware, web, HttpResponse};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Every (method, path) the service answers: the route table the role test and the OpenAPI
+/// test walk.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/users"),
+    ("POST", "/api/v1/devices"),
+    ("POST", "/api/v1/enrollments"),
+    ("POST", "/api/v1/enrollments/batch"),
+    ("POST", "/api/v1/identify"),
+    ("GET", "/api/v1/records/{record_id}"),
+    ("GET", "/api/v1/records"),
+    ("POST", "/api/v1/records/{record_id}/delete"),
+    ("GET", "/api/v1/matches"),
+    ("POST", "/api/v1/matches/{case_id}/decision"),
+    ("GET", "/api/v1/alerts"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/audit/verify"),
+    ("GET", "/api/v1/stats/flows"),
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/api/v1/openapi.json"),
+];
+
+fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    let (status, code, msg) = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => (
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than this server accepts",
+        ),
+        JsonPayloadError::ContentType => (
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => (
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "a field has the wrong type or a required field is missing",
+        ),
+        _ => (actix_web::http::StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON"),
+    };
+    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(error_body(code, msg))).into()
+}
+
+fn query_error(_err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::client("invalid_query", "a query parameter is malformed").into()
+}
+
+fn path_error(_err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError::client("bad_request", "the path is malformed").into()
+}
+
+/// Registers every route and the shared configuration on an actix `App`.
+pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg: &mut web::ServiceConfig| {
+        let body_limit = reg.config.body_limit;
+        let batch_limit = reg.config.batch_body_limit;
+        cfg.app_data(web::Data::new(reg))
+            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .service(handlers::login)
+            .service(handlers::create_user)
+            .service(handlers::create_device)
+            .service(
+                web::scope("")
+                    .app_data(web::JsonConfig::default().limit(batch_limit).error_handler(json_error))
+                    .service(handlers::enroll_batch),
+            )
+            .service(handlers::enroll)
+            .service(handlers::identify_route)
+            .service(handlers::search_records)
+            .service(handlers::get_record)
+            .service(handlers::delete_record)
+            .service(handlers::list_matches)
+            .service(handlers::decide_match)
+            .service(handlers::list_alerts)
+            .service(handlers::verify_audit)
+            .service(handlers::list_audit)
+            .service(handlers::flows)
+            .service(handlers::healthz)
+            .service(handlers::readyz)
+            .service(handlers::metrics)
+            .service(handlers::openapi_doc);
+    }
+}
+
+/// Starts the HTTP server on `listener` with every route, metrics, compression, request
+/// logging (route patterns and status only, never bodies or ids) and JSON 404s.
+pub fn server(reg: Arc<Registro>, listener: std::net::TcpListener, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+    let mut http = actix_web::HttpServer::new(move || {
+        let metrics_reg = reg.clone();
+        actix_web::App::new()
+            .configure(configure(reg.clone()))
+            .default_service(web::to(|| async { HttpResponse::NotFound().json(error_body("not_found", "no such route")) }))
+            .wrap_fn(move |req, srv| {
+                let start = Instant::now();
+                let method = req.method().to_string();
+                let m = metrics_reg.clone();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let status = res.status().as_u16();
+                    let secs = start.elapsed().as_secs_f64();
+                    m.metrics.observe(&method, &route, status, secs);
+                    tracing::info!(method = %method, route = %route, status, ms = (secs * 1000.0) as u64, "request");
+                    Ok(res)
+                }
+            })
+            .wrap(middleware::Compress::default())
+    })
+    .shutdown_timeout(10);
+    if workers > 0 {
+        http = http.workers(workers);
+    }
+    Ok(http.listen(listener)?.run())
+}

@@ -1,0 +1,135 @@
+//! 1:N identification without enrolling, and offline batches of enrollments.
+
+use super::audit::{self, Entry, Outcome};
+use super::enrollment::{self, Enrolled, EnrollmentRequest};
+use super::matching::{decode_b64, FingerInput};
+use super::{Principal, Registro};
+use crate::error::{ApiError, ApiResult};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct IdentifyRequest {
+    pub photo: Option<String>,
+    #[serde(default)]
+    pub fingerprints: Vec<FingerInput>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CandidateView {
+    pub record_id: String,
+    pub person_id: String,
+    pub score: f64,
+    pub face_score: Option<f64>,
+    pub finger_score: Option<f64>,
+    pub decision: String,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct IdentifyResponse {
+    pub candidates: Vec<CandidateView>,
+}
+
+pub fn identify(reg: &Registro, who: &Principal, req: IdentifyRequest) -> ApiResult<IdentifyResponse> {
+    let limit = req.limit.unwrap_or(10);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::client("invalid_limit", "limit must be 1-1000"));
+    }
+    let photo = match req.photo.as_deref() {
+        None | Some("") => None,
+        Some(b) => Some(decode_b64("photo_undecodable", b)?),
+    };
+    if photo.is_none() && req.fingerprints.is_empty() {
+        return Err(ApiError::client("missing_biometrics", "at least one of photo or fingerprints is required"));
+    }
+    for f in &req.fingerprints {
+        if !(0..=10).contains(&f.position) {
+            return Err(ApiError::client("bad_finger_position", "position must be an ISO/IEC 19794-2 finger code, 0-10"));
+        }
+    }
+    let ex = reg.matcher.extract(photo.as_deref(), &req.fingerprints)?;
+    // Over-fetch: several records of one identity collapse into one candidate.
+    let cands = reg.matcher.search(&ex, (limit as usize) * 3);
+    let keys = reg.keys();
+    reg.db.write(|c| -> ApiResult<IdentifyResponse> {
+        let resolved = enrollment::resolve(reg, c, cands, None, None)?;
+        let candidates: Vec<CandidateView> = resolved
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| CandidateView {
+                record_id: r.record_id,
+                person_id: r.person_id,
+                score: r.cand.score,
+                face_score: r.cand.face_score,
+                finger_score: r.cand.finger_score,
+                decision: r.decision.into(),
+            })
+            .collect();
+        audit::append(
+            c,
+            &keys,
+            Entry {
+                actor: who.actor.clone(),
+                role: who.role.as_str().into(),
+                action: "identify".into(),
+                record_id: candidates.first().map(|c| c.record_id.clone()),
+                purpose: None,
+                status: 200,
+                outcome: Outcome::Ok,
+                remote_addr: who.remote_addr.clone(),
+            },
+        )?;
+        Ok(IdentifyResponse { candidates })
+    })
+}
+
+pub const MAX_BATCH: usize = 100;
+
+/// Enrolls up to 100 captures collected offline, each independently and idempotently: the
+/// answer for each item is the single-enrollment body plus its `status_code` (or the error
+/// body plus its status code). A batch cut off mid-way can be resent whole.
+pub fn batch(reg: &Registro, who: &Principal, items: Vec<serde_json::Value>) -> ApiResult<Vec<serde_json::Value>> {
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::client("batch_too_large", "at most 100 enrollments per batch"));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let result = serde_json::from_value::<EnrollmentRequest>(item)
+            .map_err(|e| ApiError::client("invalid_json", format!("enrollment is malformed: {}", e.classify_message())))
+            .and_then(|req| enrollment::enroll(reg, who, req));
+        let value = match result {
+            Ok(Enrolled::Created(resp)) => with_status(serde_json::to_value(resp).map_err(ApiError::internal)?, 201),
+            Ok(Enrolled::Replayed(v)) => with_status(v, 200),
+            Err(e @ ApiError::Client { .. }) => {
+                let status = crate::error::status_for_code(e.code()).as_u16();
+                let msg = match &e {
+                    ApiError::Client { message, .. } => message.clone(),
+                    _ => String::new(),
+                };
+                with_status(crate::error::error_body(e.code(), &msg), status)
+            }
+            Err(e) => return Err(e),
+        };
+        out.push(value);
+    }
+    Ok(out)
+}
+
+fn with_status(mut v: serde_json::Value, status: u16) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        m.insert("status_code".into(), status.into());
+    }
+    v
+}
+
+trait Classify {
+    fn classify_message(&self) -> &'static str;
+}
+impl Classify for serde_json::Error {
+    fn classify_message(&self) -> &'static str {
+        match self.classify() {
+            serde_json::error::Category::Data => "a field has the wrong type or a required field is missing",
+            _ => "not valid JSON",
+        }
+    }
+}
