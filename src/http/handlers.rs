@@ -56,8 +56,8 @@ pub struct NewUserResponse {
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUserRequest,
     responses((status = 201, body = NewUserResponse)), security(("bearer" = [])))]
 #[post("/api/v1/users")]
-pub async fn create_user(reg: State, who: Auth<Admins>, body: web::Json<NewUserRequest>) -> ApiResult<HttpResponse> {
-    let b = body.into_inner();
+pub async fn create_user(reg: State, who: Auth<Admins, web::Json<NewUserRequest>>) -> ApiResult<HttpResponse> {
+    let b = who.inner.into_inner();
     let reg = reg.get_ref().clone();
     let id = blocking(move || auth::create_user(&reg, &who.principal, &b.username, &b.password, &b.role)).await?;
     Ok(HttpResponse::Created().json(NewUserResponse { user_id: id }))
@@ -73,8 +73,8 @@ pub struct NewDeviceRequest {
 #[utoipa::path(post, path = "/api/v1/devices", tag = "admin", request_body = NewDeviceRequest,
     responses((status = 201, body = NewDevice)), security(("bearer" = [])))]
 #[post("/api/v1/devices")]
-pub async fn create_device(reg: State, who: Auth<Admins>, body: web::Json<NewDeviceRequest>) -> ApiResult<HttpResponse> {
-    let b = body.into_inner();
+pub async fn create_device(reg: State, who: Auth<Admins, web::Json<NewDeviceRequest>>) -> ApiResult<HttpResponse> {
+    let b = who.inner.into_inner();
     let reg = reg.get_ref().clone();
     let dev = blocking(move || auth::create_device(&reg, &who.principal, &b.name, &b.site)).await?;
     Ok(HttpResponse::Created().json(dev))
@@ -85,9 +85,9 @@ pub async fn create_device(reg: State, who: Auth<Admins>, body: web::Json<NewDev
     responses((status = 201, body = EnrollmentResponse), (status = 200, body = EnrollmentResponse, description = "retry of an enrolled capture_id"),
               (status = 422, description = "bad photo, template or field")), security(("bearer" = [])))]
 #[post("/api/v1/enrollments")]
-pub async fn enroll(reg: State, who: Auth<Capture>, body: web::Json<EnrollmentRequest>) -> ApiResult<HttpResponse> {
+pub async fn enroll(reg: State, who: Auth<Capture, web::Json<EnrollmentRequest>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
-    let body = body.into_inner();
+    let body = who.inner.into_inner();
     match blocking(move || enrollment::enroll(&reg, &who.principal, body)).await? {
         Enrolled::Created(r) => Ok(HttpResponse::Created().json(r)),
         Enrolled::Replayed(v) => Ok(HttpResponse::Ok().json(v)),
@@ -109,10 +109,9 @@ pub struct BatchResponse {
 /// Enroll up to 100 captures collected offline; one result per item, in order.
 #[utoipa::path(post, path = "/api/v1/enrollments/batch", tag = "enrollment", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse)), security(("bearer" = [])))]
-#[post("/api/v1/enrollments/batch")]
-pub async fn enroll_batch(reg: State, who: Auth<Capture>, body: web::Json<BatchRequest>) -> ApiResult<HttpResponse> {
+pub async fn enroll_batch(reg: State, who: Auth<Capture, web::Json<BatchRequest>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
-    let items = body.into_inner().enrollments;
+    let items = who.inner.into_inner().enrollments;
     let results = blocking(move || identify::batch(&reg, &who.principal, items)).await?;
     Ok(HttpResponse::Ok().json(BatchResponse { results }))
 }
@@ -121,9 +120,9 @@ pub async fn enroll_batch(reg: State, who: Auth<Capture>, body: web::Json<BatchR
 #[utoipa::path(post, path = "/api/v1/identify", tag = "enrollment", request_body = IdentifyRequest,
     responses((status = 200, body = IdentifyResponse)), security(("bearer" = [])))]
 #[post("/api/v1/identify")]
-pub async fn identify_route(reg: State, who: Auth<Capture>, body: web::Json<IdentifyRequest>) -> ApiResult<HttpResponse> {
+pub async fn identify_route(reg: State, who: Auth<Capture, web::Json<IdentifyRequest>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
-    let body = body.into_inner();
+    let body = who.inner.into_inner();
     let r = blocking(move || identify::identify(&reg, &who.principal, body)).await?;
     Ok(HttpResponse::Ok().json(r))
 }
@@ -142,7 +141,8 @@ fn purpose(req: &HttpRequest) -> Option<String> {
     params(("record_id" = String, Path), ("X-Purpose" = String, Header, description = "why the record is read")),
     responses((status = 200, body = RecordView), (status = 400, description = "purpose missing")), security(("bearer" = [])))]
 #[get("/api/v1/records/{record_id}")]
-pub async fn get_record(reg: State, who: Auth<Investigators>, req: HttpRequest, id: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn get_record(reg: State, who: Auth<Investigators, web::Path<String>>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let id = who.inner.into_inner();
     let purpose = purpose(&req).ok_or_else(|| ApiError::client("purpose_required", "the X-Purpose header is required"))?;
     let reg = reg.get_ref().clone();
     let v = blocking(move || records::get(&reg, &who.principal, &id, &purpose)).await?;
@@ -159,7 +159,8 @@ pub struct RecordPage {
 #[utoipa::path(get, path = "/api/v1/records", tag = "records", params(SearchQuery),
     responses((status = 200, body = RecordPage)), security(("bearer" = [])))]
 #[get("/api/v1/records")]
-pub async fn search_records(reg: State, who: Auth<Investigators>, req: HttpRequest, q: web::Query<SearchQuery>) -> ApiResult<HttpResponse> {
+pub async fn search_records(reg: State, who: Auth<Investigators, web::Query<SearchQuery>>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let q = who.inner.into_inner();
     let purpose = purpose(&req);
     let reg = reg.get_ref().clone();
     let page: Page<RecordSummary> = blocking(move || records::search(&reg, &who.principal, &q, purpose.as_deref())).await?;
@@ -176,9 +177,10 @@ pub struct DeleteRequest {
 #[utoipa::path(post, path = "/api/v1/records/{record_id}/delete", tag = "records", request_body = DeleteRequest,
     params(("record_id" = String, Path)), responses((status = 200, description = "deleted")), security(("bearer" = [])))]
 #[post("/api/v1/records/{record_id}/delete")]
-pub async fn delete_record(reg: State, who: Auth<Admins>, id: web::Path<String>, body: web::Json<DeleteRequest>) -> ApiResult<HttpResponse> {
+pub async fn delete_record(reg: State, id: web::Path<String>, who: Auth<Admins, web::Json<DeleteRequest>>) -> ApiResult<HttpResponse> {
+    // `Path<String>` cannot fail, so authorisation still answers first.
     let reg = reg.get_ref().clone();
-    let reason = body.into_inner().reason;
+    let reason = who.inner.into_inner().reason;
     let rid = id.into_inner();
     let rid2 = rid.clone();
     blocking(move || records::delete(&reg, &who.principal, &rid, &reason)).await?;
@@ -202,9 +204,9 @@ pub struct CasePage {
 #[utoipa::path(get, path = "/api/v1/matches", tag = "matches", params(CaseQuery),
     responses((status = 200, body = CasePage)), security(("bearer" = [])))]
 #[get("/api/v1/matches")]
-pub async fn list_matches(reg: State, who: Auth<Investigators>, q: web::Query<CaseQuery>) -> ApiResult<HttpResponse> {
+pub async fn list_matches(reg: State, who: Auth<Investigators, web::Query<CaseQuery>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
-    let q = q.into_inner();
+    let q = who.inner.into_inner();
     let page = blocking(move || cases::list_cases(&reg, &who.principal, q.status.as_deref(), q.cursor.as_deref(), q.limit)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -220,9 +222,9 @@ pub struct DecisionRequest {
 #[utoipa::path(post, path = "/api/v1/matches/{case_id}/decision", tag = "matches", request_body = DecisionRequest,
     params(("case_id" = String, Path)), responses((status = 200, body = CaseView)), security(("bearer" = [])))]
 #[post("/api/v1/matches/{case_id}/decision")]
-pub async fn decide_match(reg: State, who: Auth<Investigators>, id: web::Path<String>, body: web::Json<DecisionRequest>) -> ApiResult<HttpResponse> {
+pub async fn decide_match(reg: State, id: web::Path<String>, who: Auth<Investigators, web::Json<DecisionRequest>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
-    let b = body.into_inner();
+    let b = who.inner.into_inner();
     let v = blocking(move || cases::decide(&reg, &who.principal, &id, &b.decision, &b.note)).await?;
     Ok(HttpResponse::Ok().json(v))
 }
@@ -237,8 +239,9 @@ pub struct AlertPage {
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
     responses((status = 200, body = AlertPage)), security(("bearer" = [])))]
 #[get("/api/v1/alerts")]
-pub async fn list_alerts(reg: State, who: Auth<Investigators>, q: web::Query<AlertQuery>) -> ApiResult<HttpResponse> {
+pub async fn list_alerts(reg: State, who: Auth<Investigators, web::Query<AlertQuery>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
+    let q = who.inner.into_inner();
     let page = blocking(move || cases::list_alerts(&reg, &who.principal, &q)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -253,8 +256,9 @@ pub struct AuditPage {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPage)), security(("bearer" = [])))]
 #[get("/api/v1/audit")]
-pub async fn list_audit(reg: State, who: Auth<Auditors>, q: web::Query<AuditQuery>) -> ApiResult<HttpResponse> {
+pub async fn list_audit(reg: State, who: Auth<Auditors, web::Query<AuditQuery>>) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
+    let q = who.inner.into_inner();
     let page = blocking(move || cases::list_audit(&reg, &who.principal, &q)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -283,8 +287,8 @@ pub struct FlowQuery {
 #[utoipa::path(get, path = "/api/v1/stats/flows", tag = "stats", params(FlowQuery),
     responses((status = 200, body = FlowMatrix)), security(("bearer" = [])))]
 #[get("/api/v1/stats/flows")]
-pub async fn flows(reg: State, who: Auth<StatsReaders>, req: HttpRequest, q: web::Query<FlowQuery>) -> ApiResult<HttpResponse> {
-    let q = q.into_inner();
+pub async fn flows(reg: State, who: Auth<StatsReaders, web::Query<FlowQuery>>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let q = who.inner.into_inner();
     let suppress = match q.suppress {
         Some(false) if who.principal.role == crate::service::Role::Admin => false,
         Some(false) => return Err(ApiError::client("forbidden", "only an admin may lift suppression")),

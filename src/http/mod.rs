@@ -79,9 +79,9 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::create_user)
             .service(handlers::create_device)
             .service(
-                web::scope("")
+                web::resource("/api/v1/enrollments/batch")
                     .app_data(web::JsonConfig::default().limit(batch_limit).error_handler(json_error))
-                    .service(handlers::enroll_batch),
+                    .route(web::post().to(handlers::enroll_batch)),
             )
             .service(handlers::enroll)
             .service(handlers::identify_route)

@@ -175,7 +175,7 @@ pub fn authenticate(reg: &Registro, bearer: &str, remote: &str) -> ApiResult<Opt
                 }
             }
         }
-        let Some((device_id, secret)) = rest.rsplit_once('_') else { return Ok(None) };
+        let Some((device_id, secret)) = rest.split_once('_') else { return Ok(None) };
         let row: Option<DeviceRow> = reg.db.read(|c| -> ApiResult<_> {
             Ok(devices::table
                 .filter(devices::id.eq(device_id))

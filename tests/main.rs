@@ -1,0 +1,11 @@
+//! One integration binary: every test drives the real HTTP server over a real database.
+
+mod common;
+
+mod access_log;
+mod auth_roles;
+mod durability;
+mod enrollment;
+mod ops;
+mod records_stats;
+mod security;
