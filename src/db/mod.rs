@@ -139,6 +139,7 @@ impl Db {
         drop(first);
         let pool = Pool::builder()
             .max_size(pool_size)
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;
