@@ -1,6 +1,7 @@
 //! Accuracy and speed of the face engine on the shared test faces.
 //!
 //! `cargo run --release --example face_eval [-- /work/shared/data/faces]`
+//! (`-- --dump-chips` writes the aligned chips used by the reference check instead)
 //!
 //! * verification on the 8 people x 5 crops (780 pairs): EER, its threshold, FNMR at low FMR;
 //! * faces found in each group photo (bbt*.jpg) and expression photo;
@@ -12,8 +13,20 @@ use std::time::Instant;
 use registro::biometrics::face::{cosine, similarity, FaceEngine};
 
 fn main() {
-    let dir = std::env::args().nth(1).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/shared/data/faces"));
+    let args: Vec<String> = std::env::args().skip(1).collect();
     let engine = FaceEngine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).expect("models");
+    if args.first().is_some_and(|a| a == "--dump-chips") {
+        // Aligned chips of a few fixture photos, for tools/face_reference.js.
+        let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faces");
+        std::fs::create_dir_all(fx.join("chips")).unwrap();
+        for name in ["angry.jpg", "sad.jpg", "amy1.png", "raj1.png"] {
+            let img = image::open(fx.join(name)).unwrap().to_rgb8();
+            let chip = engine.aligned_chip(&img).expect("face");
+            chip.save(fx.join("chips").join(format!("{name}.png"))).unwrap();
+        }
+        return;
+    }
+    let dir = args.first().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/shared/data/faces"));
 
     // --- verification on the crops
     let mut people: Vec<String> = std::fs::read_dir(&dir)

@@ -6,8 +6,9 @@
 //       .withFaceLandmarks().withFaceDescriptors() -> box, score, 68 landmarks, descriptor
 //   * `crop_descriptor`: the recognition net run directly on the whole image
 //       (the 150x150 crops are already face chips), a network-level check
-//   * `chips`: optional raw RGB chips dumped by Rust (tests/fixtures/faces/chips/*.rgb,
-//       150x150x3 u8) run through the recognition net, to check the aligned-chip path
+//   * `chips`: the aligned 150x150 chips that the Rust engine cuts (tests/fixtures/faces/chips/*.png,
+//       written by `cargo run --example face_eval -- --dump-chips`) run through the recognition
+//       net, to check the production (similarity-aligned) path on identical input
 //
 // Usage (from a scratch dir holding node_modules, never from the repo):
 //   cd /work/scratch/js && npm install <deps of tools/package.json>
@@ -79,9 +80,8 @@ async function main() {
   }
   const chipDir = path.join(dir, 'chips');
   if (fs.existsSync(chipDir)) {
-    for (const f of fs.readdirSync(chipDir).filter((x) => x.endsWith('.rgb')).sort()) {
-      const raw = fs.readFileSync(path.join(chipDir, f));
-      const t = faceapi.tf.tensor3d(Int32Array.from(raw), [150, 150, 3], 'int32');
+    for (const f of fs.readdirSync(chipDir).filter((x) => x.endsWith('.png')).sort()) {
+      const t = decode(path.join(chipDir, f));
       const d = await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(t);
       out.chips[f] = Array.from(d).map((v) => round(v * 1e2) / 1e2);
       t.dispose();

@@ -35,6 +35,32 @@ pub const DETECTOR_INPUT: usize = 416;
 /// Detector score threshold (face-api default).
 pub const DETECTOR_THRESHOLD: f32 = 0.5;
 
+/// Photos with a longer side above this are also searched at twice the detector input.
+pub const LARGE_PHOTO_SIDE: usize = 1000;
+/// (padding per side as a fraction of the longer side, detector input) tried in turn when a
+/// photo shows no face at first: tight face crops.
+pub const CROP_RETRIES: [(f32, usize); 4] = [(0.3, 160), (0.3, 224), (0.5, 224), (0.8, 224)];
+
+/// Merges detections of two scales: greedy by score, dropping a box that overlaps a kept one
+/// by IoU > 0.4 or lies mostly (> 60 %) inside it.
+fn merge(mut dets: Vec<Detection>) -> Vec<Detection> {
+    dets.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut keep: Vec<Detection> = Vec::new();
+    for d in dets {
+        let overlaps = keep.iter().any(|k| {
+            let iw = ((k.x + k.w).min(d.x + d.w) - k.x.max(d.x)).max(0.0);
+            let ih = ((k.y + k.h).min(d.y + d.h) - k.y.max(d.y)).max(0.0);
+            let inter = iw * ih;
+            let (ak, ad) = (k.w * k.h, d.w * d.h);
+            inter / (ak + ad - inter) > 0.4 || inter / ak.min(ad) > 0.6
+        });
+        if !overlaps {
+            keep.push(d);
+        }
+    }
+    keep
+}
+
 /// Errors of the face engine; [`FaceError::code`] gives a stable snake_case code.
 #[derive(Debug, thiserror::Error)]
 pub enum FaceError {
@@ -107,9 +133,9 @@ pub struct FaceEngine {
 
 /// Euclidean distance between L2-normalised embeddings at which [`similarity`] is 0.5: the
 /// equal-error threshold measured on the project's test faces (docs/FACE.md).
-pub const SIMILARITY_MIDPOINT_DISTANCE: f32 = 0.80;
+pub const SIMILARITY_MIDPOINT_DISTANCE: f32 = 0.43;
 /// Width of the logistic around the midpoint (distance units).
-pub const SIMILARITY_SLOPE: f32 = 0.06;
+pub const SIMILARITY_SLOPE: f32 = 0.03;
 
 /// A comparison score in [0, 1] for fusion: a logistic of the Euclidean distance `d` between the
 /// L2-normalised embeddings, `1 / (1 + exp((d - SIMILARITY_MIDPOINT_DISTANCE) / SIMILARITY_SLOPE))`.
@@ -208,25 +234,38 @@ impl FaceEngine {
         })
     }
 
-    /// All faces (boxes clipped to the image), best score first. When none is found, the image
-    /// is searched again on a canvas padded by 30 % per side with its mean colour: the
-    /// detector was trained on faces with context around them and misses tight face crops.
+    /// All faces (boxes clipped to the image), best score first.
+    ///
+    /// The detector runs at face-api's 416 px; photos whose longer side exceeds
+    /// [`LARGE_PHOTO_SIDE`] are also searched at 832 px (small faces in group photos) and
+    /// the two lists merged by NMS. When nothing is found, the photo is searched again on a
+    /// canvas padded with its mean colour ([`CROP_RETRIES`]): the detector was trained on faces
+    /// with context around them and misses tight, face-filling crops.
     pub fn detect(&self, img: &Array3<f32>) -> Vec<Detection> {
         let (h, w, _) = img.dim();
         let mut dets = self.detector.detect(img, DETECTOR_INPUT, DETECTOR_THRESHOLD);
+        if h.max(w) > LARGE_PHOTO_SIDE {
+            dets.extend(self.detector.detect(img, 2 * DETECTOR_INPUT, DETECTOR_THRESHOLD));
+            dets = merge(dets);
+        }
         if dets.is_empty() {
-            let p = (h.max(w) as f32 * 0.3).round() as usize;
             let mean: Vec<f32> = (0..3)
                 .map(|c| img.index_axis(ndarray::Axis(2), c).mean().unwrap_or(0.0))
                 .collect();
-            let mut canvas = Array3::from_shape_fn((h + 2 * p, w + 2 * p, 3), |(_, _, c)| mean[c]);
-            canvas.slice_mut(ndarray::s![p..p + h, p..p + w, ..]).assign(img);
-            dets = self
-                .detector
-                .detect(&canvas, DETECTOR_INPUT, DETECTOR_THRESHOLD)
-                .into_iter()
-                .map(|d| Detection { x: d.x - p as f32, y: d.y - p as f32, ..d })
-                .collect();
+            for &(pad, size) in CROP_RETRIES.iter() {
+                let p = (h.max(w) as f32 * pad).round() as usize;
+                let mut canvas = Array3::from_shape_fn((h + 2 * p, w + 2 * p, 3), |(_, _, c)| mean[c]);
+                canvas.slice_mut(ndarray::s![p..p + h, p..p + w, ..]).assign(img);
+                dets = self
+                    .detector
+                    .detect(&canvas, size, DETECTOR_THRESHOLD)
+                    .into_iter()
+                    .map(|d| Detection { x: d.x - p as f32, y: d.y - p as f32, ..d })
+                    .collect();
+                if !dets.is_empty() {
+                    break;
+                }
+            }
         }
         dets.into_iter()
             .filter_map(|d| {
