@@ -17,7 +17,8 @@ pub const MAX_SIDE: u32 = 12_000;
 /// Smallest side worth looking at.
 pub const MIN_SIDE: u32 = 32;
 
-pub(crate) fn decode(photo: &[u8]) -> Result<RgbImage, FaceError> {
+/// Decodes and orients a photo within the limits above.
+pub fn decode(photo: &[u8]) -> Result<RgbImage, FaceError> {
     if photo.len() > MAX_PHOTO_BYTES {
         return Err(FaceError::PhotoTooLarge(format!(
             "{} bytes, limit {MAX_PHOTO_BYTES}",

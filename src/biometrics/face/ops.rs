@@ -12,6 +12,13 @@ use rayon::prelude::*;
 /// Activation tensor `[h, w, c]`, standard (row-major) layout.
 pub(crate) type Act = Array3<f32>;
 
+thread_local! {
+    /// im2col scratch, reused across calls on the same thread (it is the largest buffer of a
+    /// forward pass: 18 MB for the detector's first layer; fresh allocations of that size cost
+    /// page faults on every photo).
+    static IM2COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Rows of the im2col matrix handled by one task.
 const GEMM_ROW_BLOCK: usize = 256;
 
@@ -76,24 +83,32 @@ impl Conv {
             gemm_rows(xs, c, &self.w, &mut out);
         } else {
             let k = self.kh * self.kw * c;
-            let mut cols = vec![0f32; rows * k];
-            cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
-                for ox in 0..ow {
-                    let dst = &mut row[ox * k..(ox + 1) * k];
-                    for ky in 0..self.kh {
-                        let iy = (oy * stride + ky) as isize - pad.0 as isize;
-                        for kx in 0..self.kw {
-                            let ix = (ox * stride + kx) as isize - pad.2 as isize;
-                            let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
-                            if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
-                                let src = (iy as usize * w + ix as usize) * c;
-                                d.copy_from_slice(&xs[src..src + c]);
+            IM2COL.with(|cell| {
+                let mut cols = cell.borrow_mut();
+                if cols.len() < rows * k {
+                    cols.resize(rows * k, 0.0);
+                }
+                let cols = &mut cols[..rows * k];
+                cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
+                    for ox in 0..ow {
+                        let dst = &mut row[ox * k..(ox + 1) * k];
+                        for ky in 0..self.kh {
+                            let iy = (oy * stride + ky) as isize - pad.0 as isize;
+                            for kx in 0..self.kw {
+                                let ix = (ox * stride + kx) as isize - pad.2 as isize;
+                                let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
+                                if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                                    let src = (iy as usize * w + ix as usize) * c;
+                                    d.copy_from_slice(&xs[src..src + c]);
+                                } else {
+                                    d.fill(0.0);
+                                }
                             }
                         }
                     }
-                }
+                });
+                gemm_rows(cols, k, &self.w, &mut out);
             });
-            gemm_rows(&cols, k, &self.w, &mut out);
         }
         let b = self.b.as_slice().expect("contiguous bias");
         out.par_chunks_mut(self.cout * 64).for_each(|blk| {
