@@ -59,8 +59,8 @@ impl Config {
             workers: 0,
             engine_threads: 0,
             thresholds: crate::indicators::Thresholds::default(),
-            duplicate_threshold: 0.9,
-            possible_threshold: 0.6,
+            duplicate_threshold: 0.75,
+            possible_threshold: 0.5833,
             follow_interval_ms: 1000,
         }
     }

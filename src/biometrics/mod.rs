@@ -1,2 +1,3 @@
 pub mod face;
 pub mod finger;
+pub mod fusion;

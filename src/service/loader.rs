@@ -65,8 +65,15 @@ pub fn load_all(reg: &Registro) -> ApiResult<i64> {
                 .load(c)?)
         })?;
         let Some(last) = rows.last().map(|r| r.0) else { break };
+        // The key ring is taken before entering the pool (no locks inside pool work).
+        let ring = reg.keys();
         let opened: Vec<ApiResult<(i64, super::matching::Extracted)>> = reg.matcher.install(|| {
-            rows.par_iter().map(|(seq, id, enc)| Ok((*seq, open_biometrics(reg, id, enc)?))).collect()
+            rows.par_iter()
+                .map(|(seq, id, enc)| {
+                    let json = ring.open(id, "biometrics", enc).map_err(crate::error::ApiError::from)?;
+                    Ok((*seq, serde_json::from_slice(&json).map_err(crate::error::ApiError::internal)?))
+                })
+                .collect()
         });
         for item in opened {
             let (seq, ex) = item?;

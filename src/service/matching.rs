@@ -3,19 +3,23 @@
 //! The service hands [`Matcher`] the raw photo and finger submissions; it gets back
 //! [`Extracted`] features (which it seals and stores), and answers 1:N searches over the
 //! in-memory galleries, keyed by the record's `seq`. All engine work runs on the matcher's own
-//! rayon pool, never on an actix worker thread.
+//! rayon pool, never on an actix worker thread. The engines themselves
+//! ([`crate::biometrics::face`], [`crate::biometrics::finger`]) know nothing of this service.
 //!
-//! This first implementation is deliberately simple and exact: a finger's features are a
-//! digest of its template, and a search finds records holding the very same template. The
-//! fingerprint and face engines replace its internals without changing this interface.
+//! A search runs the face gallery and the finger gallery, takes the union of their
+//! shortlists, completes each candidate's missing modality score by a direct comparison
+//! (so a person found by the face is also scored on the fingers, and vice versa), and fuses
+//! them ([`crate::biometrics::fusion`]).
 
+use crate::biometrics::{face, finger, fusion};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use base64::Engine as _;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, RwLock};
 
 /// One finger as submitted (API.md): a scanner template, JSON minutiae, or an image.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -93,13 +97,43 @@ pub fn decode_b64(field: &'static str, s: &str) -> ApiResult<Vec<u8>> {
         .map_err(|_| ApiError::client(field, "not valid base64"))
 }
 
-const FORMATS: [&str; 6] =
-    ["iso-19794-2-2005", "iso-19794-2-2011", "ansi-378-2004", "ansi-378-2009", "minutiae-json", "image"];
-
 pub struct Matcher {
     pool: rayon::ThreadPool,
-    fingers: RwLock<HashMap<(u8, Vec<u8>), Vec<i64>>>,
-    size: RwLock<std::collections::HashSet<i64>>,
+    face: Option<face::FaceEngine>,
+    face_gallery: RwLock<face::FaceGallery>,
+    finger_gallery: RwLock<finger::FingerGallery>,
+    stored: RwLock<HashMap<i64, Arc<Stored>>>,
+}
+
+/// What the matcher keeps per record for direct comparisons.
+struct Stored {
+    face: Option<Vec<f32>>,
+    fingers: Vec<(u8, finger::FingerFeatures)>,
+}
+
+fn finger_error(e: finger::FingerError) -> ApiError {
+    ApiError::client(e.code(), e.to_string())
+}
+
+fn face_error(e: face::FaceError) -> ApiError {
+    match e {
+        face::FaceError::ModelMissing { .. } | face::FaceError::ModelChecksumMismatch { .. } | face::FaceError::ModelInvalid { .. } => {
+            ApiError::internal(e)
+        }
+        other => ApiError::client(other.code(), other.to_string()),
+    }
+}
+
+/// Picks the view of a multi-view record that stands for finger `position`: the one with
+/// that position and the most minutiae (any view when the record names no such finger).
+fn pick_view(record: finger::FingerRecord, position: u8) -> Option<finger::FingerView> {
+    let mut views = record.views;
+    let matching: Vec<usize> = (0..views.len()).filter(|&i| views[i].position == position).collect();
+    let pool: Vec<usize> = if matching.is_empty() { (0..views.len()).collect() } else { matching };
+    let best = pool.into_iter().max_by_key(|&i| views[i].minutiae.len())?;
+    let mut v = views.swap_remove(best);
+    v.position = position;
+    Some(v)
 }
 
 impl Matcher {
@@ -108,60 +142,15 @@ impl Matcher {
             .num_threads(config.engine_threads)
             .thread_name(|i| format!("registro-engine-{i}"))
             .build()?;
-        Ok(Matcher { pool, fingers: RwLock::default(), size: RwLock::default() })
-    }
-
-    /// Turns a submission into features. Bad input is a 422 with the engine's code.
-    pub fn extract(&self, photo: Option<&[u8]>, fingers: &[FingerInput]) -> ApiResult<Extracted> {
-        self.pool.install(|| {
-            let mut out = Extracted::default();
-            if let Some(photo) = photo {
-                if photo.is_empty() {
-                    return Err(ApiError::client("photo_undecodable", "the photo is empty"));
-                }
-            }
-            for f in fingers {
-                if !FORMATS.contains(&f.format.as_str()) {
-                    return Err(ApiError::client("unknown_template_format", "unknown fingerprint format"));
-                }
-                let raw = match f.format.as_str() {
-                    "minutiae-json" => serde_json::to_vec(&f.minutiae).unwrap_or_default(),
-                    "image" => decode_b64("finger_image_undecodable", f.image.as_deref().unwrap_or(""))?,
-                    _ => decode_b64("template_undecodable", f.template.as_deref().unwrap_or(""))?,
-                };
-                if raw.is_empty() {
-                    return Err(ApiError::client("template_truncated", "the template is empty"));
-                }
-                out.fingers.push(FingerFeatures {
-                    position: f.position as u8,
-                    format: f.format.clone(),
-                    features: Sha256::digest(&raw).to_vec(),
-                    raw,
-                    minutiae: 0,
-                });
-            }
-            Ok(out)
+        let face = face::FaceEngine::load(&config.models_dir)
+            .map_err(|e| anyhow::anyhow!("face model: {e} (models dir {})", config.models_dir.display()))?;
+        Ok(Matcher {
+            pool,
+            face: Some(face),
+            face_gallery: RwLock::new(face::FaceGallery::new()),
+            finger_gallery: RwLock::new(finger::FingerGallery::new()),
+            stored: RwLock::default(),
         })
-    }
-
-    /// The best `k` gallery entries for a probe, best first.
-    pub fn search(&self, probe: &Extracted, k: usize) -> Vec<Candidate> {
-        let map = self.fingers.read().unwrap_or_else(|p| p.into_inner());
-        let mut hits: HashMap<i64, Vec<(u8, f32)>> = HashMap::new();
-        for f in &probe.fingers {
-            if let Some(keys) = map.get(&(f.position, f.features.clone())) {
-                for key in keys {
-                    hits.entry(*key).or_default().push((f.position, 1.0));
-                }
-            }
-        }
-        let mut out: Vec<Candidate> = hits
-            .into_iter()
-            .map(|(key, fingers)| Candidate { key, score: 1.0, face_score: None, finger_score: Some(1.0), fingers })
-            .collect();
-        out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
-        out.truncate(k);
-        out
     }
 
     /// Runs `f` on the engine pool.
@@ -169,34 +158,216 @@ impl Matcher {
         self.pool.install(f)
     }
 
+    fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView)> {
+        let position = f.position as u8;
+        match f.format.as_str() {
+            "minutiae-json" => {
+                let raw = serde_json::to_vec(&f.minutiae).map_err(ApiError::internal)?;
+                let minutiae: Vec<finger::JsonMinutia> = f
+                    .minutiae
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(serde_json::from_value)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| ApiError::client("invalid_minutiae", "each minutia needs x, y, angle_deg and type"))?;
+                let view = finger::from_minutiae_json(
+                    position,
+                    f.width.unwrap_or(0),
+                    f.height.unwrap_or(0),
+                    f.resolution_dpi.unwrap_or(500),
+                    &minutiae,
+                )
+                .map_err(finger_error)?;
+                Ok((raw, view))
+            }
+            "image" => {
+                let raw = decode_b64("finger_image_undecodable", f.image.as_deref().unwrap_or(""))?;
+                let view = finger::extract_from_image(position, &raw).map_err(finger_error)?;
+                Ok((raw, view))
+            }
+            fmt if FORMATS.contains(&fmt) => {
+                let raw = decode_b64("template_undecodable", f.template.as_deref().unwrap_or(""))?;
+                let record = finger::parse_template(fmt, &raw).map_err(finger_error)?;
+                let view = pick_view(record, position)
+                    .ok_or_else(|| ApiError::client("template_no_views", "the template holds no finger view"))?;
+                Ok((raw, view))
+            }
+            _ => Err(ApiError::client("unknown_template_format", "unknown fingerprint format")),
+        }
+    }
+
+    /// Turns a submission into features. Bad input is a 422 with the engine's code.
+    pub fn extract(&self, photo: Option<&[u8]>, fingers: &[FingerInput]) -> ApiResult<Extracted> {
+        for f in fingers {
+            if !FORMATS.contains(&f.format.as_str()) {
+                return Err(ApiError::client("unknown_template_format", "unknown fingerprint format"));
+            }
+        }
+        self.pool.install(|| {
+            let (face, fingers) = rayon::join(
+                || -> ApiResult<Option<FaceFeatures>> {
+                    let (Some(photo), Some(engine)) = (photo, &self.face) else { return Ok(None) };
+                    let a = engine.analyze(photo).map_err(face_error)?;
+                    Ok(Some(FaceFeatures { embedding: a.embedding, quality: a.quality, faces_found: a.faces_found }))
+                },
+                || -> ApiResult<Vec<FingerFeatures>> {
+                    fingers
+                        .par_iter()
+                        .map(|f| {
+                            let (raw, view) = Self::finger_view(f)?;
+                            let feats = finger::FingerFeatures::extract(&view);
+                            Ok(FingerFeatures {
+                                position: f.position as u8,
+                                format: f.format.clone(),
+                                raw,
+                                minutiae: feats.minutiae_count(),
+                                features: feats.to_bytes(),
+                            })
+                        })
+                        .collect()
+                },
+            );
+            Ok(Extracted { face: face?, fingers: fingers? })
+        })
+    }
+
+    fn decode_fingers(ex: &Extracted) -> Vec<(u8, finger::FingerFeatures)> {
+        ex.fingers
+            .iter()
+            .filter_map(|f| finger::FingerFeatures::from_bytes(&f.features).ok().map(|x| (f.position, x)))
+            .collect()
+    }
+
+    /// Finger score of a probe against one stored record: per probe finger the best stored
+    /// finger of the same position (any for position 0), fused over fingers.
+    fn finger_score(probe: &[(u8, finger::FingerFeatures)], stored: &Stored) -> Option<(f32, Vec<(u8, f32)>)> {
+        let mut per = Vec::new();
+        for (pos, pf) in probe {
+            let best = stored
+                .fingers
+                .iter()
+                .filter(|(sp, _)| *pos == 0 || *sp == 0 || sp == pos)
+                .map(|(sp, sf)| (*sp, finger::compare(pf, sf)))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some(b) = best {
+                per.push(b);
+            }
+        }
+        if per.is_empty() {
+            return None;
+        }
+        let scores: Vec<f32> = per.iter().map(|p| p.1).collect();
+        Some((finger::fuse_scores(&scores), per))
+    }
+
+    /// The best `k` gallery entries for a probe, best first.
+    pub fn search(&self, probe: &Extracted, k: usize) -> Vec<Candidate> {
+        let probe_fingers = Self::decode_fingers(probe);
+        let probe_face = probe.face.as_ref().map(|f| f.embedding.clone());
+        let cancel = AtomicBool::new(false);
+        let wide = (k * 4).max(20);
+        // Every lock is taken here, on the calling thread, before the work enters the pool:
+        // a pool thread that blocked on a lock while holding stolen work of another search
+        // could deadlock against a queued writer.
+        let face_gallery = self.face_gallery.read().unwrap_or_else(|p| p.into_inner());
+        let finger_gallery = self.finger_gallery.read().unwrap_or_else(|p| p.into_inner());
+        let stored = self.stored.read().unwrap_or_else(|p| p.into_inner());
+        let (face_gallery, finger_gallery, stored) = (&*face_gallery, &*finger_gallery, &*stored);
+        self.pool.install(|| {
+            let (face_hits, finger_hits) = rayon::join(
+                || match &probe_face {
+                    Some(e) => face_gallery.search(e, wide, &cancel),
+                    None => vec![],
+                },
+                || {
+                    if probe_fingers.is_empty() {
+                        vec![]
+                    } else {
+                        finger_gallery.search(&probe_fingers, wide, &cancel)
+                    }
+                },
+            );
+            let mut keys: Vec<i64> = face_hits.iter().map(|h| h.0 as i64).collect();
+            keys.extend(finger_hits.iter().map(|h| h.person as i64));
+            keys.sort_unstable();
+            keys.dedup();
+            let mut out: Vec<Candidate> = keys
+                .par_iter()
+                .filter_map(|key| {
+                    let st = stored.get(key)?;
+                    let face_cos = match (&probe_face, &st.face) {
+                        (Some(p), Some(s)) => Some(face::cosine(p, s)),
+                        _ => None,
+                    };
+                    let finger = Self::finger_score(&probe_fingers, st);
+                    let face_fmr = face_cos.map(fusion::face_false_match_rate);
+                    let finger_fmr = finger.as_ref().map(|f| finger::false_match_rate_at(f.0));
+                    Some(Candidate {
+                        key: *key,
+                        score: fusion::fused_score(face_fmr, finger_fmr),
+                        face_score: face_cos.map(|c| f64::from(face::similarity_from_cosine(c))),
+                        finger_score: finger.as_ref().map(|f| f64::from(f.0)),
+                        fingers: finger.map(|f| f.1).unwrap_or_default(),
+                    })
+                })
+                .collect();
+            out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
+            out.truncate(k);
+            out
+        })
+    }
+
     /// Adds a record's features; a second insert of the same key is ignored.
     pub fn insert(&self, key: i64, ex: &Extracted) {
-        if !self.size.write().unwrap_or_else(|p| p.into_inner()).insert(key) {
-            return;
+        let fingers = Self::decode_fingers(ex);
+        let face = ex.face.as_ref().map(|f| f.embedding.clone());
+        {
+            let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
+            if stored.contains_key(&key) {
+                return;
+            }
+            stored.insert(key, Arc::new(Stored { face: face.clone(), fingers: fingers.clone() }));
         }
-        let mut map = self.fingers.write().unwrap_or_else(|p| p.into_inner());
-        for f in &ex.fingers {
-            map.entry((f.position, f.features.clone())).or_default().push(key);
+        if let Some(e) = &face {
+            if e.len() == face::EMBEDDING_DIM {
+                self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).insert(key as u64, e);
+            }
+        }
+        if !fingers.is_empty() {
+            let mut g = self.finger_gallery.write().unwrap_or_else(|p| p.into_inner());
+            for (pos, f) in fingers {
+                g.insert(key as u64, pos, f);
+            }
         }
     }
 
     pub fn remove(&self, key: i64) {
-        let mut map = self.fingers.write().unwrap_or_else(|p| p.into_inner());
-        for keys in map.values_mut() {
-            keys.retain(|k| *k != key);
+        if self.stored.write().unwrap_or_else(|p| p.into_inner()).remove(&key).is_none() {
+            return;
         }
-        self.size.write().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(key as u64);
+        self.finger_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(key as u64);
     }
 
     pub fn contains(&self, key: i64) -> bool {
-        self.size.read().unwrap_or_else(|p| p.into_inner()).contains(&key)
+        self.stored.read().unwrap_or_else(|p| p.into_inner()).contains_key(&key)
     }
 
     /// Number of records in the gallery.
     pub fn len(&self) -> usize {
-        self.size.read().unwrap_or_else(|p| p.into_inner()).len()
+        self.stored.read().unwrap_or_else(|p| p.into_inner()).len()
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Approximate bytes held by the galleries.
+    pub fn memory_bytes(&self) -> usize {
+        self.face_gallery.read().unwrap_or_else(|p| p.into_inner()).memory_bytes()
+            + self.finger_gallery.read().unwrap_or_else(|p| p.into_inner()).memory_bytes()
+    }
 }
+
+const FORMATS: [&str; 6] =
+    ["iso-19794-2-2005", "iso-19794-2-2011", "ansi-378-2004", "ansi-378-2009", "minutiae-json", "image"];

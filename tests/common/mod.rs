@@ -281,3 +281,50 @@ pub fn enrollment(capture_id: &str, seed: u64, person: Value) -> Value {
         "fingerprints": [synthetic_finger(2, seed), synthetic_finger(7, seed.wrapping_add(1_000_000))]
     })
 }
+
+pub fn fixture(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+}
+
+/// A real finger (FVC2002 DB1_B `finger`_`impression`, MINDTCT minutiae) in `minutiae-json`.
+pub fn fvc_finger(position: u8, finger: u32, impression: u32) -> Value {
+    let text = std::fs::read_to_string(fixture(&format!("fingers/fvc/{finger}_{impression}.xyt"))).expect("xyt fixture");
+    let (w, h) = (388, 374);
+    let minutiae: Vec<Value> = text
+        .lines()
+        .filter_map(|l| {
+            let v: Vec<f64> = l.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+            (v.len() >= 4).then(|| {
+                json!({"x": v[0], "y": (h - 1) as f64 - v[1], "angle_deg": (v[2] + 180.0) % 360.0,
+                       "type": "ending", "quality": v[3].min(100.0) as i64})
+            })
+        })
+        .collect();
+    json!({"position": position, "format": "minutiae-json", "width": w, "height": h, "resolution_dpi": 500, "minutiae": minutiae})
+}
+
+/// Base64 of a face fixture.
+pub fn face_b64(name: &str) -> String {
+    use base64::Engine;
+    let path = fixture(&format!("faces/{name}"));
+    let path = if path.exists() { path } else { fixture(&format!("people/{name}")) };
+    base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).expect("face fixture"))
+}
+
+/// A capture of a real test subject: a face crop and one FVC finger (as right index).
+pub fn capture(capture_id: &str, face: Option<&str>, finger: Option<(u32, u32)>, person: Value) -> Value {
+    let mut b = json!({
+        "capture_id": capture_id,
+        "captured_at": "2026-11-28T14:03:00Z",
+        "site": "PA-DARIEN-LAJASBLANCAS",
+        "person": person,
+        "fingerprints": []
+    });
+    if let Some(f) = face {
+        b["photo"] = json!(face_b64(f));
+    }
+    if let Some((finger, imp)) = finger {
+        b["fingerprints"] = json!([fvc_finger(2, finger, imp)]);
+    }
+    b
+}
