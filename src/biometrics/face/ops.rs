@@ -297,6 +297,40 @@ pub(crate) fn resize_bilinear_tf(x: &Act, oh: usize, ow: usize) -> Act {
     Array3::from_shape_vec((oh, ow, c), out).expect("resize output shape")
 }
 
+/// `pad_to_square` followed by `resize_bilinear_tf` to `out x out`, without materialising the
+/// padded square: the image sits at (`top`, `left`) in a zero `side x side` canvas.
+pub(crate) fn resize_padded_square(x: &Act, side: usize, top: usize, left: usize, out_side: usize) -> Act {
+    let (h, w, c) = x.dim();
+    let xs = x.as_slice().expect("standard layout");
+    let scale = side as f32 / out_side as f32;
+    // (canvas index 0, index 1, weight of index 1) along one axis
+    let taps = |o: usize| {
+        let f = o as f32 * scale;
+        let i0 = (f.floor() as usize).min(side - 1);
+        (i0, (i0 + 1).min(side - 1), f - i0 as f32)
+    };
+    let cols: Vec<(usize, usize, f32)> = (0..out_side).map(taps).collect();
+    let mut out = vec![0f32; out_side * out_side * c];
+    let px = |yy: usize, xx: usize, ch: usize| -> f32 {
+        if yy >= top && yy < top + h && xx >= left && xx < left + w {
+            xs[((yy - top) * w + (xx - left)) * c + ch]
+        } else {
+            0.0
+        }
+    };
+    out.par_chunks_mut(out_side * c).enumerate().for_each(|(oy, row)| {
+        let (y0, y1, dy) = taps(oy);
+        for (ox, &(x0, x1, dx)) in cols.iter().enumerate() {
+            for ch in 0..c {
+                let t = px(y0, x0, ch) + (px(y0, x1, ch) - px(y0, x0, ch)) * dx;
+                let b = px(y1, x0, ch) + (px(y1, x1, ch) - px(y1, x0, ch)) * dx;
+                row[ox * c + ch] = t + (b - t) * dy;
+            }
+        }
+    });
+    Array3::from_shape_vec((out_side, out_side, c), out).expect("resize output shape")
+}
+
 /// face-api's `padToSquare`: zero-pads the shorter side. Centred: `round(diff/2)` after and
 /// the rest before; not centred: everything after (bottom/right).
 pub(crate) fn pad_to_square(x: &Act, centred: bool) -> (Act, usize, usize) {
@@ -382,6 +416,19 @@ mod tests {
             let b = naive_conv(&xc, &fc, 2, pad);
             for (oy, ox) in (0..a.dim().0).flat_map(|y| (0..a.dim().1).map(move |x| (y, x))) {
                 assert!((a[[oy, ox, ch]] - b[[oy, ox, 0]]).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn fused_pad_resize_matches_two_steps() {
+        let x = Array3::from_shape_vec((7, 12, 3), pseudo(7 * 12 * 3, 5)).unwrap();
+        for centred in [false, true] {
+            let (sq, top, left) = pad_to_square(&x, centred);
+            let a = resize_bilinear_tf(&sq, 5, 5);
+            let b = resize_padded_square(&x, 12, top, left, 5);
+            for (p, q) in a.iter().zip(b.iter()) {
+                assert!((p - q).abs() < 1e-5);
             }
         }
     }

@@ -157,12 +157,11 @@ fn quality_drops_for_blurred_and_tiny_faces() {
     let blurred = engine().analyze_image(&image::imageops::blur(&img, 4.0)).unwrap();
     assert!(blurred.quality < sharp.quality - 0.2, "{} vs {}", blurred.quality, sharp.quality);
     let (w, h) = img.dimensions();
-    let small = image::imageops::resize(&img, w / 5, h / 5, image::imageops::FilterType::Triangle);
+    let small = image::imageops::resize(&img, w / 4, h / 4, image::imageops::FilterType::Triangle);
     let mut canvas = image::RgbImage::from_pixel(400, 300, image::Rgb([128, 128, 128]));
     image::imageops::overlay(&mut canvas, &small, 150, 100);
-    if let Ok(t) = engine().analyze_image(&canvas) {
-        assert!(t.quality < 0.5, "tiny face quality {}", t.quality);
-    }
+    let t = engine().analyze_image(&canvas).expect("a 40 px face is still found");
+    assert!(t.bbox[2] < 50.0 && t.quality < 0.5, "tiny face {:?} quality {}", t.bbox, t.quality);
 }
 
 #[test]
