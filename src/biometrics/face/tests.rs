@@ -211,3 +211,19 @@ fn gallery_finds_the_same_person_among_others() {
     assert_eq!(hits[0].0, 2);
     assert!(hits[0].1 > 0.5 && hits[1].1 < 0.5);
 }
+
+#[test]
+fn engine_and_gallery_are_send_and_sync() {
+    fn shared<T: Send + Sync>() {}
+    shared::<FaceEngine>();
+    shared::<FaceGallery>();
+    // the engine used from several threads at once gives the same embedding
+    let bytes = photo("sad.jpg");
+    let one = engine().analyze(&bytes).unwrap().embedding;
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..3).map(|_| s.spawn(|| engine().analyze(&bytes).unwrap().embedding)).collect();
+        for h in hs {
+            assert!(cosine(&h.join().unwrap(), &one) > 0.9999);
+        }
+    });
+}
