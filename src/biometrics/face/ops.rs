@@ -79,7 +79,11 @@ impl Conv {
         let rows = oh * ow;
         let mut out = vec![0f32; rows * self.cout];
         let xs = x.as_slice().expect("standard layout");
-        if self.kh == 1 && self.kw == 1 && stride == 1 && pad == Pad::NONE {
+        if self.kh * self.kw * c <= DIRECT_MAX_K && (self.cout == 16 || self.cout == 32) {
+            // few input channels (the first layer of a net): direct convolution, bias included
+            self.forward_direct(xs, (h, w, c), stride, pad, (oh, ow), &mut out);
+            return Array3::from_shape_vec((oh, ow, self.cout), out).expect("conv output shape");
+        } else if self.kh == 1 && self.kw == 1 && stride == 1 && pad == Pad::NONE {
             gemm_rows(xs, c, &self.w, &mut out);
         } else {
             let k = self.kh * self.kw * c;
@@ -119,6 +123,108 @@ impl Conv {
             }
         });
         Array3::from_shape_vec((oh, ow, self.cout), out).expect("conv output shape")
+    }
+}
+
+/// Direct convolution is used when `kh * kw * cin` is at most this (im2col would be mostly
+/// copying and the GEMM too thin to amortise its packing).
+const DIRECT_MAX_K: usize = 32;
+
+/// Multiply-add, plain or fused.
+trait Mac {
+    fn mac(a: f32, b: f32, acc: f32) -> f32;
+}
+struct Plain;
+impl Mac for Plain {
+    #[inline(always)]
+    fn mac(a: f32, b: f32, acc: f32) -> f32 {
+        a * b + acc
+    }
+}
+#[cfg(target_arch = "x86_64")]
+struct Fused;
+#[cfg(target_arch = "x86_64")]
+impl Mac for Fused {
+    #[inline(always)]
+    fn mac(a: f32, b: f32, acc: f32) -> f32 {
+        a.mul_add(b, acc)
+    }
+}
+
+/// Geometry of a direct convolution.
+#[derive(Clone, Copy)]
+struct Geom {
+    h: usize,
+    w: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: Pad,
+    ow: usize,
+}
+
+/// One output row of a direct convolution with `CO` output channels.
+#[inline(always)]
+fn direct_row<M: Mac, const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO], g: Geom, oy: usize, row: &mut [f32]) {
+    for (ox, dst) in row.chunks_exact_mut(CO).enumerate().take(g.ow) {
+        let mut acc = *bias;
+        for ky in 0..g.kh {
+            let iy = (oy * g.stride + ky) as isize - g.pad.0 as isize;
+            if iy < 0 || iy as usize >= g.h {
+                continue;
+            }
+            for kx in 0..g.kw {
+                let ix = (ox * g.stride + kx) as isize - g.pad.2 as isize;
+                if ix < 0 || ix as usize >= g.w {
+                    continue;
+                }
+                let base = (iy as usize * g.w + ix as usize) * g.c;
+                for ci in 0..g.c {
+                    let v = xs[base + ci];
+                    let off = ((ky * g.kw + kx) * g.c + ci) * CO;
+                    let wr: &[f32; CO] = wm[off..off + CO].try_into().expect("weight row");
+                    for o in 0..CO {
+                        acc[o] = M::mac(v, wr[o], acc[o]);
+                    }
+                }
+            }
+        }
+        dst.copy_from_slice(&acc);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn direct_row_avx2<const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO], g: Geom, oy: usize, row: &mut [f32]) {
+    direct_row::<Fused, CO>(xs, wm, bias, g, oy, row)
+}
+
+fn direct_conv<const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32], g: Geom, out: &mut [f32]) {
+    let bias: &[f32; CO] = bias.try_into().expect("bias length");
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    out.par_chunks_mut(g.ow * CO).enumerate().for_each(|(oy, row)| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            unsafe { direct_row_avx2::<CO>(xs, wm, bias, g, oy, row) };
+            return;
+        }
+        direct_row::<Plain, CO>(xs, wm, bias, g, oy, row);
+    });
+}
+
+impl Conv {
+    fn forward_direct(&self, xs: &[f32], (h, w, c): (usize, usize, usize), stride: usize, pad: Pad, (_oh, ow): (usize, usize), out: &mut [f32]) {
+        let g = Geom { h, w, c, kh: self.kh, kw: self.kw, stride, pad, ow };
+        let wm = self.w.as_slice().expect("contiguous filters");
+        let b = self.b.as_slice().expect("contiguous bias");
+        match self.cout {
+            16 => direct_conv::<16>(xs, wm, b, g, out),
+            32 => direct_conv::<32>(xs, wm, b, g, out),
+            n => unreachable!("direct conv with {n} outputs"),
+        }
     }
 }
 
@@ -399,6 +505,23 @@ mod tests {
             assert_eq!(a.dim(), b.dim());
             for (p, q) in a.iter().zip(b.iter()) {
                 assert!((p - q).abs() < 1e-4, "{p} vs {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn direct_conv_matches_naive() {
+        let x = Array3::from_shape_vec((11, 9, 3), pseudo(11 * 9 * 3, 7)).unwrap();
+        for co in [16, 32] {
+            let f = Array::from_shape_vec(IxDyn(&[3, 3, 3, co]), pseudo(27 * co, 8)).unwrap();
+            let conv = Conv::new(f.clone(), None);
+            for (stride, pad) in [(1, Pad::NONE), (2, Pad(0, 1, 0, 1)), (1, Pad(1, 1, 1, 1))] {
+                let a = conv.forward(&x, stride, pad);
+                let b = naive_conv(&x, &f, stride, pad);
+                assert_eq!(a.dim(), b.dim());
+                for (p, q) in a.iter().zip(b.iter()) {
+                    assert!((p - q).abs() < 1e-4, "{p} vs {q}");
+                }
             }
         }
     }
