@@ -37,6 +37,8 @@ pub const DETECTOR_THRESHOLD: f32 = 0.5;
 
 /// Photos with a longer side above this are also searched at twice the detector input.
 pub const LARGE_PHOTO_SIDE: usize = 1000;
+/// A face smaller than this fraction of the photo's longer side triggers the 832 px pass.
+pub const SMALL_FACE_FRACTION: f32 = 0.15;
 /// (padding per side as a fraction of the longer side, detector input) tried in turn when a
 /// photo shows no face at first: tight face crops.
 pub const CROP_RETRIES: [(f32, usize); 4] = [(0.3, 160), (0.3, 224), (0.5, 224), (0.8, 224)];
@@ -237,14 +239,16 @@ impl FaceEngine {
     /// All faces (boxes clipped to the image), best score first.
     ///
     /// The detector runs at face-api's 416 px; photos whose longer side exceeds
-    /// [`LARGE_PHOTO_SIDE`] are also searched at 832 px (small faces in group photos) and
-    /// the two lists merged by NMS. When nothing is found, the photo is searched again on a
+    /// [`LARGE_PHOTO_SIDE`] and where no face at least [`SMALL_FACE_FRACTION`] of that side was
+    /// found are also searched at 832 px (small faces in group or distant shots) and the two
+    /// lists merged by NMS; a portrait skips that pass. When nothing is found, the photo is searched again on a
     /// canvas padded with its mean colour ([`CROP_RETRIES`]): the detector was trained on faces
     /// with context around them and misses tight, face-filling crops.
     pub fn detect(&self, img: &Array3<f32>) -> Vec<Detection> {
         let (h, w, _) = img.dim();
         let mut dets = self.detector.detect(img, DETECTOR_INPUT, DETECTOR_THRESHOLD);
-        if h.max(w) > LARGE_PHOTO_SIDE {
+        let largest = dets.iter().map(|d| d.w.max(d.h)).fold(0.0, f32::max);
+        if h.max(w) > LARGE_PHOTO_SIDE && largest < SMALL_FACE_FRACTION * h.max(w) as f32 {
             dets.extend(self.detector.detect(img, 2 * DETECTOR_INPUT, DETECTOR_THRESHOLD));
             dets = merge(dets);
         }

@@ -13,10 +13,10 @@ use rayon::prelude::*;
 pub(crate) type Act = Array3<f32>;
 
 thread_local! {
-    /// im2col scratch, reused across calls on the same thread (it is the largest buffer of a
-    /// forward pass: 18 MB for the detector's first layer; fresh allocations of that size cost
-    /// page faults on every photo).
-    static IM2COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// im2col scratch, reused across calls on the same thread (the largest buffer of a forward
+    /// pass, ~3 MB for the descriptor; fresh allocations of that size cost page faults on
+    /// every photo).
+    static IM2COL: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Rows of the im2col matrix handled by one task.
@@ -87,31 +87,35 @@ impl Conv {
             gemm_rows(xs, c, &self.w, &mut out);
         } else {
             let k = self.kh * self.kw * c;
-            IM2COL.with(|cell| {
-                let mut cols = cell.borrow_mut();
-                if cols.len() < rows * k {
-                    cols.resize(rows * k, 0.0);
-                }
-                let cols = &mut cols[..rows * k];
-                cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
-                    for ox in 0..ow {
-                        let dst = &mut row[ox * k..(ox + 1) * k];
-                        for ky in 0..self.kh {
-                            let iy = (oy * stride + ky) as isize - pad.0 as isize;
-                            for kx in 0..self.kw {
-                                let ix = (ox * stride + kx) as isize - pad.2 as isize;
-                                let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
-                                if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
-                                    let src = (iy as usize * w + ix as usize) * c;
-                                    d.copy_from_slice(&xs[src..src + c]);
-                                } else {
-                                    d.fill(0.0);
-                                }
+            // Taken out of the thread-local (not borrowed) so that a nested forward pass that
+            // rayon's work stealing may run on this thread meanwhile simply allocates its own.
+            let mut scratch = IM2COL.with(|cell| cell.take());
+            if scratch.len() < rows * k {
+                scratch.resize(rows * k, 0.0);
+            }
+            let cols = &mut scratch[..rows * k];
+            cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
+                for ox in 0..ow {
+                    let dst = &mut row[ox * k..(ox + 1) * k];
+                    for ky in 0..self.kh {
+                        let iy = (oy * stride + ky) as isize - pad.0 as isize;
+                        for kx in 0..self.kw {
+                            let ix = (ox * stride + kx) as isize - pad.2 as isize;
+                            let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
+                            if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                                let src = (iy as usize * w + ix as usize) * c;
+                                d.copy_from_slice(&xs[src..src + c]);
+                            } else {
+                                d.fill(0.0);
                             }
                         }
                     }
-                });
-                gemm_rows(cols, k, &self.w, &mut out);
+                }
+            });
+            gemm_rows(cols, k, &self.w, &mut out);
+            IM2COL.with(|cell| {
+                let held = cell.take();
+                cell.set(if held.len() > scratch.len() { held } else { scratch });
             });
         }
         let b = self.b.as_slice().expect("contiguous bias");

@@ -226,4 +226,10 @@ fn engine_and_gallery_are_send_and_sync() {
             assert!(cosine(&h.join().unwrap(), &one) > 0.9999);
         }
     });
+    // several analyses as jobs of one small rayon pool (work stealing nests forward passes)
+    use rayon::prelude::*;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let names = ["sad.jpg", "angry.jpg", "amy1.png", "raj1.png", "sad.jpg", "disgusted.jpg"];
+    let all: Vec<Vec<f32>> = pool.install(|| names.par_iter().map(|n| engine().analyze(&photo(n)).unwrap().embedding).collect());
+    assert!(cosine(&all[0], &one) > 0.9999 && cosine(&all[4], &one) > 0.9999);
 }
