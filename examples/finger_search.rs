@@ -101,6 +101,7 @@ fn main() {
             }
             enrolled = end;
         }
+        gallery.shrink_to_fit();
         let build_s = t0.elapsed().as_secs_f64();
         let mem = gallery.memory_bytes();
         println!(

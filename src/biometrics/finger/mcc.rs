@@ -41,16 +41,16 @@ const DELTA_S: f32 = 2.0 * R / NS as f32;
 const DELTA_D: f32 = TAU / ND as f32;
 const SIGMA_S: f32 = 28.0 / 3.0;
 const SIGMA_D: f32 = 2.0 * PI / 9.0;
-const MU_PSI: f32 = 0.01;
+const MU_PSI: f32 = 0.005;
 /// Enlargement of the convex hull that defines the valid area, in pixels.
 pub const OMEGA: f32 = 50.0;
 const MIN_VC: f32 = 0.75;
 const MIN_M: usize = 2;
 const MIN_ME: f32 = 0.6;
-/// Largest direction difference of two minutiae whose cylinders may be paired: π/2.
-const DELTA_THETA_Q: i32 = 64;
+/// Largest direction difference of two minutiae whose cylinders may be paired: 60° (43/256 turn).
+const DELTA_THETA_Q: i32 = 43;
 const MIN_NP: f32 = 4.0;
-const MAX_NP: f32 = 12.0;
+const MAX_NP: f32 = 8.0;
 const MU_P: f32 = 20.0;
 const TAU_P: f32 = 0.4;
 const W_R: f32 = 0.5;
@@ -61,7 +61,7 @@ const MAX_NR: usize = 48;
 pub const MAX_MINUTIAE: usize = 96;
 /// Identifier of the feature parameters above; stored features computed with other parameters
 /// are recomputed from their minutiae on load.
-const PARAMS_ID: u32 = 0x4d43_0801;
+const PARAMS_ID: u32 = 0x4d43_0802;
 const MAGIC: &[u8; 4] = b"RFF1";
 
 /// Precomputed, comparison-ready features of one finger view. Cheap to clone, `Send + Sync`.
@@ -69,14 +69,14 @@ const MAGIC: &[u8; 4] = b"RFF1";
 pub struct FingerFeatures {
     /// The minutiae the features were computed from (compact form, for serialisation).
     raw: Vec<RawMinutia>,
-    /// Geometry of the minutiae that own a valid cylinder: x, y (y up), direction.
-    pts: Vec<[f32; 3]>,
     /// Quantised direction (256 steps per turn) of the same minutiae.
     dirq: Vec<u8>,
     /// Cylinders: `ND` slice words + spatial mask word.
     cyl: Vec<[u64; WORDS]>,
     /// Index in `raw` of the minutia owning each cylinder.
     owner: Vec<u8>,
+    /// Number of 1-bits of each cylinder (its bits only occur in its own valid cells).
+    cnt: Vec<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -182,14 +182,16 @@ struct Tables {
     sqrt: Vec<f32>,
     /// Distance compatibility, step 1/8 px.
     z1: [f32; 128],
-    /// Angle compatibility, step 1/128 rad.
-    z23: [f32; 128],
+    /// Angle compatibility, index = |Δ| in 1/2048 turn (0..=1024).
+    z23q: Vec<f32>,
     /// Direction contribution to each slice for a direction difference quantised to
     /// `CD_STEPS` steps per turn.
     cd: Vec<[f32; ND]>,
 }
 
 const CD_STEPS: usize = 1024;
+/// Radians to 1/65536 turn.
+const TURN16: f32 = 65536.0 / TAU;
 
 fn tables() -> &'static Tables {
     static T: OnceLock<Tables> = OnceLock::new();
@@ -205,14 +207,16 @@ fn tables() -> &'static Tables {
             }
         }
         let sqrt = (0..=ND * 64).map(|v| (v as f32).sqrt()).collect();
+        // Compatibilities below 1e-3 are treated as 0 (lets the relaxation skip them early);
+        // the last entry of each table stands for "everything beyond" and is always 0.
+        let cut = |v: f32| if v < 1e-3 { 0.0 } else { v };
         let mut z1 = [0f32; 128];
-        for (k, z) in z1.iter_mut().enumerate() {
-            *z = sigmoid((k as f32 + 0.5) / 8.0, 5.0, -8.0 / 5.0);
+        for (k, z) in z1.iter_mut().enumerate().take(127) {
+            *z = cut(sigmoid((k as f32 + 0.5) / 8.0, 8.0, -8.0 / 5.0));
         }
-        let mut z23 = [0f32; 128];
-        for (k, z) in z23.iter_mut().enumerate() {
-            *z = sigmoid((k as f32 + 0.5) / 128.0, PI / 12.0, -30.0);
-        }
+        let z23q = (0..=1024)
+            .map(|k| cut(sigmoid(k as f32 * TAU / 2048.0, PI / 12.0, -30.0)))
+            .collect();
         let sd = SIGMA_D * std::f32::consts::SQRT_2;
         let cd = (0..CD_STEPS)
             .map(|q| {
@@ -230,7 +234,7 @@ fn tables() -> &'static Tables {
             cells,
             sqrt,
             z1,
-            z23,
+            z23q,
             cd,
         }
     })
@@ -292,7 +296,22 @@ fn in_enlarged_hull(h: &[(f32, f32)], q: (f32, f32)) -> bool {
     inside || best <= OMEGA * OMEGA
 }
 
+fn count_bits(c: &[u64; WORDS]) -> u16 {
+    c[..ND].iter().map(|w| w.count_ones() as u16).sum()
+}
+
+fn quantize_dir(a: f32) -> u8 {
+    ((super::normalize_angle(a) / TAU * 256.0).round() as u32 & 0xff) as u8
+}
+
 impl FingerFeatures {
+    /// Geometry of the minutia owning cylinder `i`: x, y (y up), direction in 1/65536 turn.
+    #[inline]
+    fn point(&self, i: usize) -> (f32, f32, u16) {
+        let r = &self.raw[self.owner[i] as usize];
+        (r.x(), -r.y(), r.a)
+    }
+
     /// Computes all features of a view (cylinders, masks, geometry). Views with very few
     /// minutiae yield features with few or no cylinders, which score 0 against everything.
     pub fn extract(view: &FingerView) -> FingerFeatures {
@@ -318,7 +337,6 @@ impl FingerFeatures {
         let reach = R + 3.0 * SIGMA_S;
         let cut2 = (3.0 * SIGMA_S) * (3.0 * SIGMA_S);
         let gnorm = 1.0 / (SIGMA_S * (TAU).sqrt());
-        let mut pts = Vec::new();
         let mut dirq = Vec::new();
         let mut cyl = Vec::new();
         let mut owner = Vec::new();
@@ -369,17 +387,17 @@ impl FingerFeatures {
             if valid < min_valid {
                 continue;
             }
-            pts.push(*m);
-            dirq.push(((super::normalize_angle(m[2]) / TAU * 256.0).round() as u32 & 0xff) as u8);
+            dirq.push(quantize_dir(m[2]));
             cyl.push(words);
             owner.push(i as u8);
         }
+        let cnt = cyl.iter().map(count_bits).collect();
         FingerFeatures {
             raw,
-            pts,
             dirq,
             cyl,
             owner,
+            cnt,
         }
     }
 
@@ -397,23 +415,28 @@ impl FingerFeatures {
         &self.cyl
     }
 
+    /// Quantised direction (1/256 turn) of the minutia owning each cylinder.
+    pub(crate) fn directions(&self) -> &[u8] {
+        &self.dirq
+    }
+
     /// Heap bytes held by these features.
     pub fn memory_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.raw.capacity() * std::mem::size_of::<RawMinutia>()
-            + self.pts.capacity() * 12
             + self.dirq.capacity()
             + self.cyl.capacity() * 8 * WORDS
             + self.owner.capacity()
+            + self.cnt.capacity() * 2
     }
 
     /// Releases spare capacity (used by the gallery).
     pub fn shrink(&mut self) {
         self.raw.shrink_to_fit();
-        self.pts.shrink_to_fit();
         self.dirq.shrink_to_fit();
         self.cyl.shrink_to_fit();
         self.owner.shrink_to_fit();
+        self.cnt.shrink_to_fit();
     }
 
     /// Compact versioned serialisation: minutiae plus the precomputed cylinders, so loading
@@ -481,7 +504,6 @@ impl FingerFeatures {
         if params != PARAMS_ID {
             return Ok(Self::from_raw(raw));
         }
-        let mut pts = Vec::with_capacity(c);
         let mut dirq = Vec::with_capacity(c);
         let mut cyl = Vec::with_capacity(c);
         let mut owner = Vec::with_capacity(c);
@@ -500,19 +522,17 @@ impl FingerFeatures {
                 *x = u64::from_le_bytes(a);
                 pos += 8;
             }
-            let r = &raw[idx];
-            let p = [r.x(), -r.y(), r.angle()];
-            pts.push(p);
-            dirq.push(((super::normalize_angle(p[2]) / TAU * 256.0).round() as u32 & 0xff) as u8);
+            dirq.push(quantize_dir(raw[idx].angle()));
             cyl.push(w);
             owner.push(idx as u8);
         }
+        let cnt = cyl.iter().map(count_bits).collect();
         Ok(FingerFeatures {
             raw,
-            pts,
             dirq,
             cyl,
             owner,
+            cnt,
         })
     }
 }
@@ -521,6 +541,8 @@ impl FingerFeatures {
 struct Scratch {
     pairs: Vec<(f32, u8, u8)>,
     sel: Vec<(f32, u8, u8)>,
+    pa: Vec<(f32, f32, u16)>,
+    pb: Vec<(f32, f32, u16)>,
     rho: Vec<f32>,
     lam: Vec<f32>,
     lam2: Vec<f32>,
@@ -538,23 +560,37 @@ fn local_pairs_kernel(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32
     let t = tables();
     let min_me = (MIN_ME * t.cells.len() as f32).ceil() as u32;
     out.clear();
-    for (i, (ca, &qa)) in a.cyl.iter().zip(&a.dirq).enumerate() {
-        for (j, (cb, &qb)) in b.cyl.iter().zip(&b.dirq).enumerate() {
+    for (i, ((ca, &qa), &ka)) in a.cyl.iter().zip(&a.dirq).zip(&a.cnt).enumerate() {
+        for (j, ((cb, &qb), &kb)) in b.cyl.iter().zip(&b.dirq).zip(&b.cnt).enumerate() {
             let dq = (qa.wrapping_sub(qb) as i8 as i32).abs();
             if dq > DELTA_THETA_Q {
                 continue;
             }
             let m = ca[ND] & cb[ND];
-            if m.count_ones() < min_me {
-                continue;
-            }
-            let (mut x, mut na, mut nb) = (0u32, 0u32, 0u32);
-            for k in 0..ND {
-                let u = ca[k] & m;
-                let v = cb[k] & m;
-                x += (u ^ v).count_ones();
-                na += u.count_ones();
-                nb += v.count_ones();
+            let (mut x, na, nb);
+            if m == ca[ND] && m == cb[ND] {
+                // Same valid area (the common case inside the print): no masking needed.
+                x = 0u32;
+                for k in 0..ND {
+                    x += (ca[k] ^ cb[k]).count_ones();
+                }
+                na = ka as u32;
+                nb = kb as u32;
+            } else {
+                if m.count_ones() < min_me {
+                    continue;
+                }
+                x = 0;
+                let (mut sa, mut sb) = (0u32, 0u32);
+                for k in 0..ND {
+                    let u = ca[k] & m;
+                    let v = cb[k] & m;
+                    x += (u ^ v).count_ones();
+                    sa += u.count_ones();
+                    sb += v.count_ones();
+                }
+                na = sa;
+                nb = sb;
             }
             if na + nb == 0 {
                 continue;
@@ -623,43 +659,56 @@ fn lss_r(a: &FingerFeatures, b: &FingerFeatures, s: &mut Scratch, np: usize) -> 
     if n == 1 {
         return s.sel[0].0 / np as f32;
     }
+    s.pa.clear();
+    s.pb.clear();
+    for &(_, ra, rb) in &s.sel {
+        s.pa.push(a.point(ra as usize));
+        s.pb.push(b.point(rb as usize));
+    }
     s.rho.clear();
     s.rho.resize(n * n, 0.0);
+    // Angles are handled as u16 fractions of a turn: differences wrap for free and index the
+    // compatibility table directly (|Δ| >> 5 gives steps of 2π/2048).
+    let z23 = &t.z23q;
     for p in 0..n {
         let (_, ra, rb) = s.sel[p];
-        let pa = a.pts[ra as usize];
-        let pb = b.pts[rb as usize];
+        let pa = s.pa[p];
+        let pb = s.pb[p];
         for q in (p + 1)..n {
             let (_, ka, kb) = s.sel[q];
             if ka == ra || kb == rb {
                 continue;
             }
-            let qa = a.pts[ka as usize];
-            let qb = b.pts[kb as usize];
-            let (dxa, dya) = (qa[0] - pa[0], qa[1] - pa[1]);
-            let (dxb, dyb) = (qb[0] - pb[0], qb[1] - pb[1]);
+            let qa = s.pa[q];
+            let qb = s.pb[q];
+            // Cheapest test first: relative direction (no sqrt, no atan2).
+            let d2 = (pa
+                .2
+                .wrapping_sub(qa.2)
+                .wrapping_sub(pb.2.wrapping_sub(qb.2)) as i16)
+                .unsigned_abs();
+            let z2 = z23[(d2 >> 5) as usize];
+            if z2 == 0.0 {
+                continue;
+            }
+            let (dxa, dya) = (qa.0 - pa.0, qa.1 - pa.1);
+            let (dxb, dyb) = (qb.0 - pb.0, qb.1 - pb.1);
             let da = (dxa * dxa + dya * dya).sqrt();
             let db = (dxb * dxb + dyb * dyb).sqrt();
-            let d1 = ((da - db).abs() * 8.0) as usize;
-            if d1 >= 128 {
+            let z1 = t.z1[(((da - db).abs() * 8.0) as usize).min(127)];
+            if z1 == 0.0 {
                 continue;
             }
-            let d2 = (dphi(dphi(pa[2], qa[2]), dphi(pb[2], qb[2])).abs() * 128.0) as usize;
-            if d2 >= 128 {
-                continue;
-            }
-            let z12 = t.z1[d1] * t.z23[d2];
-            let sa = fast_atan2(dya, dxa);
-            let sb = fast_atan2(dyb, dxb);
+            let z12 = z1 * z2;
+            let sa = (fast_atan2(dya, dxa) * TURN16).round() as i32 as u16;
+            let sb = (fast_atan2(dyb, dxb) * TURN16).round() as i32 as u16;
             // Radial angle at p (segment p→q) and at q (segment q→p = p→q + π; the π cancels).
-            let d3p = (dphi(dphi(pa[2], sa), dphi(pb[2], sb)).abs() * 128.0) as usize;
-            let d3q = (dphi(dphi(qa[2], sa), dphi(qb[2], sb)).abs() * 128.0) as usize;
-            if d3p < 128 {
-                s.rho[p * n + q] = z12 * t.z23[d3p];
-            }
-            if d3q < 128 {
-                s.rho[q * n + p] = z12 * t.z23[d3q];
-            }
+            let d3p =
+                (pa.2.wrapping_sub(sa).wrapping_sub(pb.2.wrapping_sub(sb)) as i16).unsigned_abs();
+            let d3q =
+                (qa.2.wrapping_sub(sa).wrapping_sub(qb.2.wrapping_sub(sb)) as i16).unsigned_abs();
+            s.rho[p * n + q] = z12 * z23[(d3p >> 5) as usize];
+            s.rho[q * n + p] = z12 * z23[(d3q >> 5) as usize];
         }
     }
     s.lam.clear();

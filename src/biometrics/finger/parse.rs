@@ -526,10 +526,8 @@ mod tests {
                 assert_eq!(m.x as u64, e["positionX"].as_u64().unwrap());
                 assert_eq!(m.y as u64, e["positionY"].as_u64().unwrap());
                 let raw = e["angle"].as_f64().unwrap() as f32;
-                assert!(
-                    (m.angle.to_degrees() - raw * unit_deg).abs() < 1e-3,
-                    "{format}"
-                );
+                let want = (raw * unit_deg).rem_euclid(360.0);
+                assert!((m.angle.to_degrees() - want).abs() < 1e-3, "{format}");
                 assert_eq!(m.quality as u64, e["quality"].as_u64().unwrap());
                 let k = match e["type"].as_str().unwrap() {
                     "ENDING" => MinutiaKind::Ending,
