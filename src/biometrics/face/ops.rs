@@ -79,7 +79,7 @@ impl Conv {
         let rows = oh * ow;
         let mut out = vec![0f32; rows * self.cout];
         let xs = x.as_slice().expect("standard layout");
-        if self.kh * self.kw * c <= DIRECT_MAX_K && (self.cout == 16 || self.cout == 32) {
+        if self.kh * self.kw * c <= DIRECT_MAX_K && matches!(self.cout, 16 | 32 | 64) {
             // few input channels (the first layer of a net): direct convolution, bias included
             self.forward_direct(xs, (h, w, c), stride, pad, (oh, ow), &mut out);
             return Array3::from_shape_vec((oh, ow, self.cout), out).expect("conv output shape");
@@ -227,6 +227,7 @@ impl Conv {
         match self.cout {
             16 => direct_conv::<16>(xs, wm, b, g, out),
             32 => direct_conv::<32>(xs, wm, b, g, out),
+            64 => direct_conv::<64>(xs, wm, b, g, out),
             n => unreachable!("direct conv with {n} outputs"),
         }
     }
@@ -516,7 +517,7 @@ mod tests {
     #[test]
     fn direct_conv_matches_naive() {
         let x = Array3::from_shape_vec((11, 9, 3), pseudo(11 * 9 * 3, 7)).unwrap();
-        for co in [16, 32] {
+        for co in [16, 32, 64] {
             let f = Array::from_shape_vec(IxDyn(&[3, 3, 3, co]), pseudo(27 * co, 8)).unwrap();
             let conv = Conv::new(f.clone(), None);
             for (stride, pad) in [(1, Pad::NONE), (2, Pad(0, 1, 0, 1)), (1, Pad(1, 1, 1, 1))] {
