@@ -42,6 +42,7 @@ fn descriptor_net_matches_faceapi_on_crops() {
         let theirs = floats(&p["crop_descriptor"]);
         let c = cosine(&ours, &theirs);
         assert!(c >= 0.999, "{name}: cosine {c}");
+        eprintln!("{name}: crop descriptor cosine {c:.6}");
         n += 1;
     }
     assert!(n >= 8);
@@ -99,6 +100,7 @@ fn aligned_chip_descriptor_matches_faceapi_on_the_same_chip() {
         let chip = image::open(fixtures().join("chips").join(name)).unwrap().to_rgb8();
         let c = cosine(&engine().descriptor_of_chip(&chip), &floats(d));
         assert!(c >= 0.99, "{name}: cosine {c}");
+        eprintln!("{name}: aligned chip descriptor cosine {c:.6}");
         // the stored chip is what the current alignment code cuts from the photo
         let src = name.strip_suffix(".png").unwrap();
         let again = engine().aligned_chip(&intake::decode(&photo(src)).unwrap()).unwrap();
