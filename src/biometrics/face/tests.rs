@@ -235,3 +235,17 @@ fn engine_and_gallery_are_send_and_sync() {
     let all: Vec<Vec<f32>> = pool.install(|| names.par_iter().map(|n| engine().analyze(&photo(n)).unwrap().embedding).collect());
     assert!(cosine(&all[0], &one) > 0.9999 && cosine(&all[4], &one) > 0.9999);
 }
+
+#[test]
+fn large_photo_is_analysed_at_working_size_and_mapped_back() {
+    let img = intake::decode(&photo("sad.jpg")).unwrap();
+    let small = engine().analyze_image(&img).unwrap();
+    let big_img = image::imageops::resize(&img, 2800, 2100, image::imageops::FilterType::Triangle);
+    let big = engine().analyze_image(&big_img).unwrap();
+    assert_eq!(big.faces_found, 1);
+    for k in 0..4 {
+        assert!((big.bbox[k] / 7.0 - small.bbox[k]).abs() < 6.0, "{:?} vs {:?}", big.bbox, small.bbox);
+    }
+    assert!((big.landmarks[30][0] / 7.0 - small.landmarks[30][0]).abs() < 4.0);
+    assert!(cosine(&big.embedding, &small.embedding) > 0.97);
+}
