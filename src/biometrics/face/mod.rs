@@ -326,6 +326,23 @@ impl FaceEngine {
         }))
     }
 
+    /// The L2-normalised embedding of the largest face computed from face-api's crop (its
+    /// `alignDlib` box, no rotation) instead of our aligned chip, detection as in `analyze`:
+    /// for comparing the two alignments (`examples/face_eval.rs`).
+    pub fn embedding_faceapi_crop(&self, img: &RgbImage) -> Result<Vec<f32>, FaceError> {
+        let act = to_act(img);
+        let faces = self.detect(&act);
+        let face = faces
+            .iter()
+            .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
+            .ok_or(FaceError::NoFace)?;
+        let lm = self.landmarks_for(&act, face).ok_or(FaceError::NoFace)?;
+        let crop = align::faceapi_crop(&act, align::faceapi_align_box(&lm)).ok_or(FaceError::NoFace)?;
+        let (side, top, left) = nets::centred_square(crop.dim().0, crop.dim().1);
+        let chip = ops::resize_padded_square(&crop, side, top, left, 150);
+        Ok(l2_normalised(self.recognition.descriptor(&chip)))
+    }
+
     /// face-api.js's own pipeline (tiny detector at 416 / 0.5 without our retry, landmarks on
     /// the detection crop, descriptor of the `alignDlib` box crop padded to a square and resized
     /// to 150): used to check this port against the JS package output.
