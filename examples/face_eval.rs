@@ -37,6 +37,7 @@ fn main() {
         .collect();
     people.sort();
     let mut samples: Vec<(usize, String, Vec<f32>)> = Vec::new();
+    let mut samples_crop: Vec<(usize, Vec<f32>)> = Vec::new();
     let t0 = Instant::now();
     for (pi, p) in people.iter().enumerate() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(p)).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
@@ -46,6 +47,10 @@ fn main() {
             match engine.analyze(&bytes) {
                 Ok(a) => samples.push((pi, f.file_name().unwrap().to_string_lossy().into_owned(), a.embedding)),
                 Err(e) => println!("{}: {}", f.display(), e.code()),
+            }
+            let img = registro::biometrics::face::intake::decode(&bytes).unwrap();
+            if let Ok(e) = engine.embedding_faceapi_crop(&img) {
+                samples_crop.push((pi, e));
             }
         }
     }
@@ -63,9 +68,9 @@ fn main() {
         }
     }
     println!("pairs: {} genuine, {} impostor", genuine.len(), impostor.len());
-    let (eer, thr) = eer(&genuine, &impostor);
+    let (eer_main, thr) = eer(&genuine, &impostor);
     let d = (2.0 - 2.0 * thr).max(0.0).sqrt();
-    println!("EER {:.2} % at cosine {thr:.4} (euclidean distance {d:.4} between unit embeddings)", eer * 100.0);
+    println!("EER {:.2} % at cosine {thr:.4} (euclidean distance {d:.4} between unit embeddings)", eer_main * 100.0);
     let gmin = genuine.iter().cloned().fold(f32::INFINITY, f32::min);
     let imax = impostor.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
     println!("genuine cosine min {gmin:.4} mean {:.4}; impostor cosine max {imax:.4} mean {:.4}", mean(&genuine), mean(&impostor));
@@ -80,6 +85,25 @@ fn main() {
     let sg: Vec<f32> = genuine.iter().map(|&c| score_of(c)).collect();
     let si: Vec<f32> = impostor.iter().map(|&c| score_of(c)).collect();
     println!("similarity(): genuine mean {:.3} min {:.3}; impostor mean {:.3} max {:.3}", mean(&sg), sg.iter().cloned().fold(1.0, f32::min), mean(&si), si.iter().cloned().fold(0.0, f32::max));
+
+    // the same pairs with face-api's own crop (no rotation) instead of our alignment
+    let (mut g2, mut i2) = (Vec::new(), Vec::new());
+    for i in 0..samples_crop.len() {
+        for j in i + 1..samples_crop.len() {
+            let c = cosine(&samples_crop[i].1, &samples_crop[j].1);
+            if samples_crop[i].0 == samples_crop[j].0 {
+                g2.push(c);
+            } else {
+                i2.push(c);
+            }
+        }
+    }
+    let (eer2, thr2) = eer(&g2, &i2);
+    println!(
+        "with face-api's crop instead of the similarity alignment: {} embedded, EER {:.2} % at cosine {thr2:.4}",
+        samples_crop.len(),
+        eer2 * 100.0
+    );
 
     // --- group and expression photos
     let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jpg")).collect();

@@ -114,6 +114,17 @@ mod tests {
     }
 
     #[test]
+    fn jpeg_claiming_huge_dimensions_is_rejected_before_decoding() {
+        let img = RgbImage::from_pixel(64, 64, image::Rgb([10, 20, 30]));
+        let mut jpg = Vec::new();
+        DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg).unwrap();
+        // patch the SOF0 frame header: height and width (big-endian u16) to 65000 x 65000
+        let sof = jpg.windows(2).position(|w| w == [0xff, 0xc0]).expect("SOF0 marker");
+        jpg[sof + 5..sof + 9].copy_from_slice(&[0xfd, 0xe8, 0xfd, 0xe8]);
+        assert_eq!(decode(&jpg).unwrap_err().code(), "photo_too_large");
+    }
+
+    #[test]
     fn garbage_and_other_formats_are_rejected() {
         assert_eq!(decode(b"hello world, not an image").unwrap_err().code(), "photo_undecodable");
         let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;";

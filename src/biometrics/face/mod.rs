@@ -35,8 +35,12 @@ pub const DETECTOR_INPUT: usize = 416;
 /// Detector score threshold (face-api default).
 pub const DETECTOR_THRESHOLD: f32 = 0.5;
 
+/// Photos are analysed at most this large (longer side), downscaled first if needed.
+pub const WORK_MAX_SIDE: u32 = 2000;
 /// Photos with a longer side above this are also searched at twice the detector input.
 pub const LARGE_PHOTO_SIDE: usize = 1000;
+/// A face smaller than this fraction of the photo's longer side triggers the 832 px pass.
+pub const SMALL_FACE_FRACTION: f32 = 0.15;
 /// (padding per side as a fraction of the longer side, detector input) tried in turn when a
 /// photo shows no face at first: tight face crops.
 pub const CROP_RETRIES: [(f32, usize); 4] = [(0.3, 160), (0.3, 224), (0.5, 224), (0.8, 224)];
@@ -213,7 +217,20 @@ impl FaceEngine {
 
     /// [`FaceEngine::analyze`] for an already decoded (and oriented) image.
     pub fn analyze_image(&self, img: &RgbImage) -> Result<FaceAnalysis, FaceError> {
-        let act = to_act(img);
+        // Work on at most WORK_MAX_SIDE pixels: the detector sees 416/832 px anyway, and a
+        // 40 Mpx photo as f32 would take ~0.5 GB. Results are mapped back to the photo.
+        let (w, h) = img.dimensions();
+        let resized;
+        let work = if w.max(h) > WORK_MAX_SIDE {
+            let s = WORK_MAX_SIDE as f32 / w.max(h) as f32;
+            let (nw, nh) = (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1));
+            resized = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
+            &resized
+        } else {
+            img
+        };
+        let (sx, sy) = (w as f32 / work.width() as f32, h as f32 / work.height() as f32);
+        let act = to_act(work);
         let faces = self.detect(&act);
         let face = *faces
             .iter()
@@ -223,6 +240,7 @@ impl FaceEngine {
         let t = align::chip_transform(&landmarks);
         let chip = align::extract_chip(&act, &t);
         let embedding = l2_normalised(self.recognition.descriptor(&chip));
+        let face = Detection { x: face.x * sx, y: face.y * sy, w: face.w * sx, h: face.h * sy, ..face };
         let quality = quality(&face, &chip);
         Ok(FaceAnalysis {
             embedding,
@@ -230,21 +248,23 @@ impl FaceEngine {
             faces_found: faces.len(),
             bbox: [face.x, face.y, face.w, face.h],
             detection_score: face.score,
-            landmarks,
+            landmarks: landmarks.into_iter().map(|p| [p[0] * sx, p[1] * sy]).collect(),
         })
     }
 
     /// All faces (boxes clipped to the image), best score first.
     ///
     /// The detector runs at face-api's 416 px; photos whose longer side exceeds
-    /// [`LARGE_PHOTO_SIDE`] are also searched at 832 px (small faces in group photos) and
-    /// the two lists merged by NMS. When nothing is found, the photo is searched again on a
-    /// canvas padded with its mean colour ([`CROP_RETRIES`]): the detector was trained on faces
+    /// [`LARGE_PHOTO_SIDE`] and where no face at least [`SMALL_FACE_FRACTION`] of that side was
+    /// found are also searched at 832 px (small faces in group or distant shots) and the two
+    /// lists merged by NMS; a portrait skips that pass. When nothing is found, the photo is
+    /// searched again on a canvas padded with its mean colour ([`CROP_RETRIES`]): the detector was trained on faces
     /// with context around them and misses tight, face-filling crops.
     pub fn detect(&self, img: &Array3<f32>) -> Vec<Detection> {
         let (h, w, _) = img.dim();
         let mut dets = self.detector.detect(img, DETECTOR_INPUT, DETECTOR_THRESHOLD);
-        if h.max(w) > LARGE_PHOTO_SIDE {
+        let largest = dets.iter().map(|d| d.w.max(d.h)).fold(0.0, f32::max);
+        if h.max(w) > LARGE_PHOTO_SIDE && largest < SMALL_FACE_FRACTION * h.max(w) as f32 {
             dets.extend(self.detector.detect(img, 2 * DETECTOR_INPUT, DETECTOR_THRESHOLD));
             dets = merge(dets);
         }
@@ -304,6 +324,23 @@ impl FaceEngine {
             let p = |c| chip[[y as usize, x as usize, c]].round().clamp(0.0, 255.0) as u8;
             image::Rgb([p(0), p(1), p(2)])
         }))
+    }
+
+    /// The L2-normalised embedding of the largest face computed from face-api's crop (its
+    /// `alignDlib` box, no rotation) instead of our aligned chip, detection as in `analyze`:
+    /// for comparing the two alignments (`examples/face_eval.rs`).
+    pub fn embedding_faceapi_crop(&self, img: &RgbImage) -> Result<Vec<f32>, FaceError> {
+        let act = to_act(img);
+        let faces = self.detect(&act);
+        let face = faces
+            .iter()
+            .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
+            .ok_or(FaceError::NoFace)?;
+        let lm = self.landmarks_for(&act, face).ok_or(FaceError::NoFace)?;
+        let crop = align::faceapi_crop(&act, align::faceapi_align_box(&lm)).ok_or(FaceError::NoFace)?;
+        let (side, top, left) = nets::centred_square(crop.dim().0, crop.dim().1);
+        let chip = ops::resize_padded_square(&crop, side, top, left, 150);
+        Ok(l2_normalised(self.recognition.descriptor(&chip)))
     }
 
     /// face-api.js's own pipeline (tiny detector at 416 / 0.5 without our retry, landmarks on

@@ -18,6 +18,18 @@ use super::FaceError;
 
 const PAD1: Pad = Pad(1, 1, 1, 1);
 
+/// Side and (top, left) offset of face-api's centred `padToSquare`.
+pub(crate) fn centred_square(h: usize, w: usize) -> (usize, usize, usize) {
+    let side = h.max(w);
+    let diff = side - h.min(w);
+    let before = diff - (diff as f64 * 0.5).round() as usize;
+    if h < w {
+        (side, before, 0)
+    } else {
+        (side, 0, before)
+    }
+}
+
 fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
@@ -128,11 +140,11 @@ impl TinyFaceDetector {
     /// boxes in image pixels, after NMS, best first.
     pub(crate) fn detect(&self, img: &Act, input_size: usize, score_threshold: f32) -> Vec<Detection> {
         let (h, w, _) = img.dim();
-        let (sq, _, _) = ops::pad_to_square(img, false);
-        let mut x = if sq.dim().0 == input_size {
-            sq
+        let side = h.max(w);
+        let mut x = if side == input_size {
+            ops::pad_to_square(img, false).0
         } else {
-            ops::resize_bilinear_tf(&sq, input_size, input_size)
+            ops::resize_padded_square(img, side, 0, 0, input_size)
         };
         normalize(&mut x, Self::MEAN_RGB);
         let out = self.forward(&x);
@@ -187,21 +199,18 @@ impl DenseBlock {
             First::Sep(s) => s.forward(x, 2, p2),
         };
         ops::relu(&mut out1);
+        // out_i+1 = sep_i(relu(out1 + ... + out_i)); the block returns relu(out1 + ... + out4)
         let mut sum = out1.clone();
-        let mut last = None;
         for (i, layer) in self.rest.iter().enumerate() {
-            let input = if i == 0 {
-                out1.clone()
+            let o = if i == 0 {
+                layer.forward(&out1, 1, PAD1)
             } else {
-                let mut t = sum.clone();
-                ops::relu(&mut t);
-                t
+                let mut input = sum.clone();
+                ops::relu(&mut input);
+                layer.forward(&input, 1, PAD1)
             };
-            let o = layer.forward(&input, 1, PAD1);
             sum += &o;
-            last = Some(o);
         }
-        drop(last);
         ops::relu(&mut sum);
         sum
     }
@@ -261,8 +270,8 @@ impl Landmark68 {
     /// The 68 landmarks of a face crop (RGB 0..255), in crop pixels.
     pub(crate) fn landmarks(&self, crop: &Act) -> Vec<[f32; 2]> {
         let (h, w, _) = crop.dim();
-        let (sq, _, _) = ops::pad_to_square(crop, true);
-        let mut x = ops::resize_bilinear_tf(&sq, 112, 112);
+        let (side, top, left) = centred_square(h, w);
+        let mut x = ops::resize_padded_square(crop, side, top, left, 112);
         normalize(&mut x, MEAN_RGB_FACE);
         let out = self.forward(&x);
         // FaceLandmark68NetBase.postProcess

@@ -13,10 +13,10 @@ use rayon::prelude::*;
 pub(crate) type Act = Array3<f32>;
 
 thread_local! {
-    /// im2col scratch, reused across calls on the same thread (it is the largest buffer of a
-    /// forward pass: 18 MB for the detector's first layer; fresh allocations of that size cost
-    /// page faults on every photo).
-    static IM2COL: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// im2col scratch, reused across calls on the same thread (the largest buffer of a forward
+    /// pass, ~3 MB for the descriptor; fresh allocations of that size cost page faults on
+    /// every photo).
+    static IM2COL: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Rows of the im2col matrix handled by one task.
@@ -79,35 +79,43 @@ impl Conv {
         let rows = oh * ow;
         let mut out = vec![0f32; rows * self.cout];
         let xs = x.as_slice().expect("standard layout");
-        if self.kh == 1 && self.kw == 1 && stride == 1 && pad == Pad::NONE {
+        if self.kh * self.kw * c <= DIRECT_MAX_K && matches!(self.cout, 16 | 32 | 64) {
+            // few input channels (the first layer of a net): direct convolution, bias included
+            self.forward_direct(xs, (h, w, c), stride, pad, (oh, ow), &mut out);
+            return Array3::from_shape_vec((oh, ow, self.cout), out).expect("conv output shape");
+        } else if self.kh == 1 && self.kw == 1 && stride == 1 && pad == Pad::NONE {
             gemm_rows(xs, c, &self.w, &mut out);
         } else {
             let k = self.kh * self.kw * c;
-            IM2COL.with(|cell| {
-                let mut cols = cell.borrow_mut();
-                if cols.len() < rows * k {
-                    cols.resize(rows * k, 0.0);
-                }
-                let cols = &mut cols[..rows * k];
-                cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
-                    for ox in 0..ow {
-                        let dst = &mut row[ox * k..(ox + 1) * k];
-                        for ky in 0..self.kh {
-                            let iy = (oy * stride + ky) as isize - pad.0 as isize;
-                            for kx in 0..self.kw {
-                                let ix = (ox * stride + kx) as isize - pad.2 as isize;
-                                let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
-                                if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
-                                    let src = (iy as usize * w + ix as usize) * c;
-                                    d.copy_from_slice(&xs[src..src + c]);
-                                } else {
-                                    d.fill(0.0);
-                                }
+            // Taken out of the thread-local (not borrowed) so that a nested forward pass that
+            // rayon's work stealing may run on this thread meanwhile simply allocates its own.
+            let mut scratch = IM2COL.with(|cell| cell.take());
+            if scratch.len() < rows * k {
+                scratch.resize(rows * k, 0.0);
+            }
+            let cols = &mut scratch[..rows * k];
+            cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
+                for ox in 0..ow {
+                    let dst = &mut row[ox * k..(ox + 1) * k];
+                    for ky in 0..self.kh {
+                        let iy = (oy * stride + ky) as isize - pad.0 as isize;
+                        for kx in 0..self.kw {
+                            let ix = (ox * stride + kx) as isize - pad.2 as isize;
+                            let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
+                            if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                                let src = (iy as usize * w + ix as usize) * c;
+                                d.copy_from_slice(&xs[src..src + c]);
+                            } else {
+                                d.fill(0.0);
                             }
                         }
                     }
-                });
-                gemm_rows(cols, k, &self.w, &mut out);
+                }
+            });
+            gemm_rows(cols, k, &self.w, &mut out);
+            IM2COL.with(|cell| {
+                let held = cell.take();
+                cell.set(if held.len() > scratch.len() { held } else { scratch });
             });
         }
         let b = self.b.as_slice().expect("contiguous bias");
@@ -119,6 +127,109 @@ impl Conv {
             }
         });
         Array3::from_shape_vec((oh, ow, self.cout), out).expect("conv output shape")
+    }
+}
+
+/// Direct convolution is used when `kh * kw * cin` is at most this (im2col would be mostly
+/// copying and the GEMM too thin to amortise its packing).
+const DIRECT_MAX_K: usize = 32;
+
+/// Multiply-add, plain or fused.
+trait Mac {
+    fn mac(a: f32, b: f32, acc: f32) -> f32;
+}
+struct Plain;
+impl Mac for Plain {
+    #[inline(always)]
+    fn mac(a: f32, b: f32, acc: f32) -> f32 {
+        a * b + acc
+    }
+}
+#[cfg(target_arch = "x86_64")]
+struct Fused;
+#[cfg(target_arch = "x86_64")]
+impl Mac for Fused {
+    #[inline(always)]
+    fn mac(a: f32, b: f32, acc: f32) -> f32 {
+        a.mul_add(b, acc)
+    }
+}
+
+/// Geometry of a direct convolution.
+#[derive(Clone, Copy)]
+struct Geom {
+    h: usize,
+    w: usize,
+    c: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    pad: Pad,
+    ow: usize,
+}
+
+/// One output row of a direct convolution with `CO` output channels.
+#[inline(always)]
+fn direct_row<M: Mac, const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO], g: Geom, oy: usize, row: &mut [f32]) {
+    for (ox, dst) in row.chunks_exact_mut(CO).enumerate().take(g.ow) {
+        let mut acc = *bias;
+        for ky in 0..g.kh {
+            let iy = (oy * g.stride + ky) as isize - g.pad.0 as isize;
+            if iy < 0 || iy as usize >= g.h {
+                continue;
+            }
+            for kx in 0..g.kw {
+                let ix = (ox * g.stride + kx) as isize - g.pad.2 as isize;
+                if ix < 0 || ix as usize >= g.w {
+                    continue;
+                }
+                let base = (iy as usize * g.w + ix as usize) * g.c;
+                for ci in 0..g.c {
+                    let v = xs[base + ci];
+                    let off = ((ky * g.kw + kx) * g.c + ci) * CO;
+                    let wr: &[f32; CO] = wm[off..off + CO].try_into().expect("weight row");
+                    for o in 0..CO {
+                        acc[o] = M::mac(v, wr[o], acc[o]);
+                    }
+                }
+            }
+        }
+        dst.copy_from_slice(&acc);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn direct_row_avx2<const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO], g: Geom, oy: usize, row: &mut [f32]) {
+    direct_row::<Fused, CO>(xs, wm, bias, g, oy, row)
+}
+
+fn direct_conv<const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32], g: Geom, out: &mut [f32]) {
+    let bias: &[f32; CO] = bias.try_into().expect("bias length");
+    #[cfg(target_arch = "x86_64")]
+    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    out.par_chunks_mut(g.ow * CO).enumerate().for_each(|(oy, row)| {
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: the CPU supports AVX2 and FMA (checked above).
+            unsafe { direct_row_avx2::<CO>(xs, wm, bias, g, oy, row) };
+            return;
+        }
+        direct_row::<Plain, CO>(xs, wm, bias, g, oy, row);
+    });
+}
+
+impl Conv {
+    fn forward_direct(&self, xs: &[f32], (h, w, c): (usize, usize, usize), stride: usize, pad: Pad, (_oh, ow): (usize, usize), out: &mut [f32]) {
+        let g = Geom { h, w, c, kh: self.kh, kw: self.kw, stride, pad, ow };
+        let wm = self.w.as_slice().expect("contiguous filters");
+        let b = self.b.as_slice().expect("contiguous bias");
+        match self.cout {
+            16 => direct_conv::<16>(xs, wm, b, g, out),
+            32 => direct_conv::<32>(xs, wm, b, g, out),
+            64 => direct_conv::<64>(xs, wm, b, g, out),
+            n => unreachable!("direct conv with {n} outputs"),
+        }
     }
 }
 
@@ -297,6 +408,40 @@ pub(crate) fn resize_bilinear_tf(x: &Act, oh: usize, ow: usize) -> Act {
     Array3::from_shape_vec((oh, ow, c), out).expect("resize output shape")
 }
 
+/// `pad_to_square` followed by `resize_bilinear_tf` to `out x out`, without materialising the
+/// padded square: the image sits at (`top`, `left`) in a zero `side x side` canvas.
+pub(crate) fn resize_padded_square(x: &Act, side: usize, top: usize, left: usize, out_side: usize) -> Act {
+    let (h, w, c) = x.dim();
+    let xs = x.as_slice().expect("standard layout");
+    let scale = side as f32 / out_side as f32;
+    // (canvas index 0, index 1, weight of index 1) along one axis
+    let taps = |o: usize| {
+        let f = o as f32 * scale;
+        let i0 = (f.floor() as usize).min(side - 1);
+        (i0, (i0 + 1).min(side - 1), f - i0 as f32)
+    };
+    let cols: Vec<(usize, usize, f32)> = (0..out_side).map(taps).collect();
+    let mut out = vec![0f32; out_side * out_side * c];
+    let px = |yy: usize, xx: usize, ch: usize| -> f32 {
+        if yy >= top && yy < top + h && xx >= left && xx < left + w {
+            xs[((yy - top) * w + (xx - left)) * c + ch]
+        } else {
+            0.0
+        }
+    };
+    out.par_chunks_mut(out_side * c).enumerate().for_each(|(oy, row)| {
+        let (y0, y1, dy) = taps(oy);
+        for (ox, &(x0, x1, dx)) in cols.iter().enumerate() {
+            for ch in 0..c {
+                let t = px(y0, x0, ch) + (px(y0, x1, ch) - px(y0, x0, ch)) * dx;
+                let b = px(y1, x0, ch) + (px(y1, x1, ch) - px(y1, x0, ch)) * dx;
+                row[ox * c + ch] = t + (b - t) * dy;
+            }
+        }
+    });
+    Array3::from_shape_vec((out_side, out_side, c), out).expect("resize output shape")
+}
+
 /// face-api's `padToSquare`: zero-pads the shorter side. Centred: `round(diff/2)` after and
 /// the rest before; not centred: everything after (bottom/right).
 pub(crate) fn pad_to_square(x: &Act, centred: bool) -> (Act, usize, usize) {
@@ -370,6 +515,23 @@ mod tests {
     }
 
     #[test]
+    fn direct_conv_matches_naive() {
+        let x = Array3::from_shape_vec((11, 9, 3), pseudo(11 * 9 * 3, 7)).unwrap();
+        for co in [16, 32, 64] {
+            let f = Array::from_shape_vec(IxDyn(&[3, 3, 3, co]), pseudo(27 * co, 8)).unwrap();
+            let conv = Conv::new(f.clone(), None);
+            for (stride, pad) in [(1, Pad::NONE), (2, Pad(0, 1, 0, 1)), (1, Pad(1, 1, 1, 1))] {
+                let a = conv.forward(&x, stride, pad);
+                let b = naive_conv(&x, &f, stride, pad);
+                assert_eq!(a.dim(), b.dim());
+                for (p, q) in a.iter().zip(b.iter()) {
+                    assert!((p - q).abs() < 1e-4, "{p} vs {q}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn depthwise_matches_naive() {
         let x = Array3::from_shape_vec((6, 5, 4), pseudo(120, 3)).unwrap();
         let f = Array::from_shape_vec(IxDyn(&[3, 3, 4, 1]), pseudo(36, 4)).unwrap();
@@ -382,6 +544,19 @@ mod tests {
             let b = naive_conv(&xc, &fc, 2, pad);
             for (oy, ox) in (0..a.dim().0).flat_map(|y| (0..a.dim().1).map(move |x| (y, x))) {
                 assert!((a[[oy, ox, ch]] - b[[oy, ox, 0]]).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn fused_pad_resize_matches_two_steps() {
+        let x = Array3::from_shape_vec((7, 12, 3), pseudo(7 * 12 * 3, 5)).unwrap();
+        for centred in [false, true] {
+            let (sq, top, left) = pad_to_square(&x, centred);
+            let a = resize_bilinear_tf(&sq, 5, 5);
+            let b = resize_padded_square(&x, 12, top, left, 5);
+            for (p, q) in a.iter().zip(b.iter()) {
+                assert!((p - q).abs() < 1e-5);
             }
         }
     }

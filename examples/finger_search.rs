@@ -1,0 +1,179 @@
+//! 1:N search figures on a seeded synthetic population (2 fingers per person).
+//!
+//! `cargo run --release --example finger_search -- [sizes] [probes] [exhaustive_probes]`
+//!
+//! * `sizes`: comma-separated gallery sizes in persons (default `10000,100000`; add `1000000`
+//!   for the 1 M figure — building it takes minutes and about 8 GB of RAM).
+//! * `probes`: mated 2-finger probes timed per size (default 50).
+//! * `exhaustive_probes`: probes also searched exhaustively, for the hit rate of the indexed
+//!   search against the exhaustive oracle (default 20; exhaustive search is slow at 1 M).
+//!
+//! Runs on rayon's global pool (set `RAYON_NUM_THREADS=2` to model the 2-core target).
+
+use rayon::prelude::*;
+use registro::biometrics::finger::synthetic::{
+    ImpressionParams, SyntheticConfig, SyntheticGenerator,
+};
+use registro::biometrics::finger::{FingerFeatures, FingerGallery, IndexConfig};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+const POSITIONS: [u8; 2] = [2, 7];
+
+/// The fingers of one person: (position, features).
+type Fingers = Vec<(u8, FingerFeatures)>;
+
+/// Gallery fingers and a fresh probe impression of each, for one person.
+fn person(seed: u64, id: u64, with_probe: bool) -> (Fingers, Fingers) {
+    let mut g = SyntheticGenerator::new(
+        seed ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        SyntheticConfig::default(),
+    );
+    let ip = ImpressionParams::default();
+    let mut gal = Vec::new();
+    let mut probe = Vec::new();
+    for pos in POSITIONS {
+        let m = g.master();
+        gal.push((pos, FingerFeatures::extract(&g.render(&m, &ip))));
+        if with_probe {
+            probe.push((pos, FingerFeatures::extract(&g.render(&m, &ip))));
+        }
+    }
+    (gal, probe)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let sizes: Vec<usize> = args
+        .get(1)
+        .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![10_000, 100_000]);
+    let n_probes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(50);
+    let n_exh: usize = args
+        .get(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20)
+        .min(n_probes);
+    let seed = 77;
+    // Index parameters can be overridden for experiments: FS_TABLES, FS_HASHES, FS_SHORTLIST.
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let def = IndexConfig::default();
+    let cfg = IndexConfig {
+        tables: env("FS_TABLES", def.tables),
+        hashes_per_table: env("FS_HASHES", def.hashes_per_table),
+        shortlist: env("FS_SHORTLIST", def.shortlist),
+        ..def
+    };
+    println!("threads {}, index {:?}", rayon::current_num_threads(), cfg);
+    let mut gallery = FingerGallery::with_config(cfg);
+    // Probes: mates of persons spread over the smallest gallery.
+    let first = sizes[0];
+    let probe_ids: Vec<u64> = (0..n_probes as u64)
+        .map(|i| i * (first as u64 / n_probes as u64).max(1))
+        .collect();
+    let mut probes: Vec<(u64, Fingers)> = Vec::new();
+    let mut enrolled = 0usize;
+    let cancel = AtomicBool::new(false);
+    for &size in &sizes {
+        let t0 = Instant::now();
+        const CHUNK: usize = 20_000;
+        while enrolled < size {
+            let end = (enrolled + CHUNK).min(size);
+            let batch: Vec<(u64, Fingers, Fingers)> = (enrolled as u64..end as u64)
+                .into_par_iter()
+                .map(|id| {
+                    let (g, p) = person(seed, id, probe_ids.contains(&id));
+                    (id, g, p)
+                })
+                .collect();
+            for (id, g, p) in batch {
+                for (pos, f) in g {
+                    gallery.insert(id, pos, f);
+                }
+                if !p.is_empty() {
+                    probes.push((id, p));
+                }
+            }
+            enrolled = end;
+        }
+        gallery.shrink_to_fit();
+        let build_s = t0.elapsed().as_secs_f64();
+        let mem = gallery.memory_bytes();
+        println!(
+            "== {} persons, {} fingers: built in {:.1} s, memory {:.1} MiB = {:.0} bytes/finger",
+            gallery.people(),
+            gallery.fingers(),
+            build_s,
+            mem as f64 / (1 << 20) as f64,
+            mem as f64 / gallery.fingers() as f64
+        );
+        // Timing of the indexed search.
+        let mut times = Vec::new();
+        let mut found = 0;
+        for (id, p) in &probes {
+            let t = Instant::now();
+            let r = gallery.search(p, 10, &cancel);
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            if r.first().map(|c| c.person) == Some(*id) {
+                found += 1;
+            }
+        }
+        times.sort_by(|a, b| a.total_cmp(b));
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        println!(
+            "   indexed search: mean {:.1} ms, median {:.1} ms, max {:.1} ms per 2-finger probe; mate at rank 1 for {}/{}",
+            mean,
+            times[times.len() / 2],
+            times[times.len() - 1],
+            found,
+            probes.len()
+        );
+        // Stage-1 rank of the mate (person level, both fingers).
+        let mut ranks = Vec::new();
+        for (id, p) in probes.iter().take(n_probes) {
+            let c = gallery.stage1_candidates(p, usize::MAX);
+            ranks.push(c.iter().position(|x| x.0 == *id).unwrap_or(usize::MAX));
+        }
+        ranks.sort_unstable();
+        let pct =
+            |r: usize| ranks.iter().filter(|&&x| x < r).count() as f64 * 100.0 / ranks.len() as f64;
+        println!(
+            "   stage-1 mate rank: median {}, p90 {}, max {}; within 10: {:.1} %, 100: {:.1} %, shortlist {}: {:.1} %",
+            ranks[ranks.len() / 2],
+            ranks[ranks.len() * 9 / 10],
+            ranks[ranks.len() - 1],
+            pct(10),
+            pct(100),
+            cfg.shortlist,
+            pct(cfg.shortlist)
+        );
+        if n_exh > 0 {
+            let (mut ex_hits, mut both, mut ex_ms) = (0, 0, 0.0);
+            for (id, p) in probes.iter().take(n_exh) {
+                let t = Instant::now();
+                let ex = gallery.search_exhaustive(p, 1, &cancel);
+                ex_ms += t.elapsed().as_secs_f64() * 1e3;
+                if ex.first().map(|c| c.person) == Some(*id) {
+                    ex_hits += 1;
+                    let ix = gallery.search(p, 1, &cancel);
+                    if ix.first().map(|c| c.person) == Some(*id) {
+                        both += 1;
+                    }
+                }
+            }
+            println!(
+                "   exhaustive: {:.0} ms per probe; mate found by exhaustive {}/{}, by indexed too {} => hit rate vs exhaustive {:.1} %",
+                ex_ms / n_exh as f64,
+                ex_hits,
+                n_exh,
+                both,
+                if ex_hits > 0 { both as f64 * 100.0 / ex_hits as f64 } else { 100.0 }
+            );
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! 1:N search: a gallery of precomputed fingers with a two-stage search.
+//!
+//! Stage 1 (indexing) follows the idea of MCC indexing (R. Cappelli, M. Ferrara, D. Maltoni,
+//! "Fingerprint indexing based on Minutia Cylinder-Code", IEEE TPAMI 33(5), 2011): every binary
+//! cylinder is hashed by locality-sensitive hashing and the gallery keeps an inverted list per
+//! hash bucket. Cappelli et al. sample cylinder bits; the 8×8 cylinders used here are sparse, so
+//! this engine hashes the *set* of 1-bits with MinHash instead (`tables` keys of
+//! `hashes_per_table` MinHash values each, see [`IndexConfig`]). A probe's cylinders vote for the gallery fingers that share
+//! their buckets; similar cylinders collide with high probability, unrelated ones rarely. Votes
+//! are normalised by the number of gallery tokens (a cosine-like score), and the best
+//! `shortlist` fingers per probe finger form the candidate persons.
+//!
+//! Stage 2 runs the full MCC/LSS-R matcher on every finger of the shortlisted persons (in
+//! parallel on rayon's ambient pool), fuses per person and returns the top k.
+
+use super::calib::fuse_scores;
+use super::mcc::{FingerFeatures, ND};
+use super::synthetic::SplitMix64;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Parameters of the stage-1 index and of the shortlist.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IndexConfig {
+    /// Number of LSH tables.
+    pub tables: usize,
+    /// MinHash values concatenated per table key.
+    pub hashes_per_table: usize,
+    /// log2 of the number of buckets (shared by all tables).
+    pub bucket_bits: u32,
+    /// Stage-1 candidates kept per probe finger.
+    pub shortlist: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            tables: 12,
+            hashes_per_table: 3,
+            bucket_bits: 20,
+            shortlist: 300,
+        }
+    }
+}
+
+/// A search result: a person, the fused score and the per-finger scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FingerCandidate {
+    /// Person id given at insertion.
+    pub person: u64,
+    /// Fused score over the probe's fingers (see [`super::fuse_scores`]), in `[0, 1]`.
+    pub score: f32,
+    /// (gallery finger position, score) of the best gallery finger for each probe finger.
+    pub fingers: Vec<(u8, f32)>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    position: u8,
+    alive: bool,
+    /// Distinct LSH tokens of this finger (for vote normalisation).
+    ntok: u16,
+    /// Dense person slot (index into `slot_person`).
+    slot: u32,
+    features: FingerFeatures,
+}
+
+/// Random ranks of the cylinder bit positions, one row per MinHash function, fixed by a seed.
+fn minhash_ranks(n: usize) -> Vec<Vec<u16>> {
+    let mut rng = SplitMix64::new(0x4c53_485f_4d43_4331);
+    (0..n)
+        .map(|_| {
+            (0..ND * 64)
+                .map(|_| (rng.next_u64() >> 48) as u16)
+                .collect()
+        })
+        .collect()
+}
+
+/// Distinct LSH tokens (bucket numbers) of a finger: for every cylinder and table, the
+/// MinHash signature of the cylinder's set of 1-bits (Broder 1997), hashed into a bucket.
+/// Two cylinders collide in a table with probability ≈ J^h, J being the Jaccard similarity
+/// of their bit sets and h the hashes per table.
+fn tokens(f: &FingerFeatures, ranks: &[Vec<u16>], cfg: &IndexConfig) -> Vec<(u32, u8)> {
+    let mut out = Vec::with_capacity(f.cylinders().len() * cfg.tables);
+    let mut mins = vec![u16::MAX; ranks.len()];
+    for (c, &dir) in f.cylinders().iter().zip(f.directions()) {
+        mins.iter_mut().for_each(|m| *m = u16::MAX);
+        let mut any = false;
+        for (k, &w) in c[..ND].iter().enumerate() {
+            let mut w = w;
+            while w != 0 {
+                let pos = k * 64 + w.trailing_zeros() as usize;
+                w &= w - 1;
+                any = true;
+                for (m, r) in mins.iter_mut().zip(ranks) {
+                    *m = (*m).min(r[pos]);
+                }
+            }
+        }
+        if !any {
+            continue;
+        }
+        for t in 0..cfg.tables {
+            let mut h: u64 = 0x9e37_79b9_7f4a_7c15 ^ t as u64;
+            for m in &mins[t * cfg.hashes_per_table..(t + 1) * cfg.hashes_per_table] {
+                h = (h ^ *m as u64).wrapping_mul(0x100_0000_01b3);
+                h ^= h >> 29;
+            }
+            h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            out.push(((h >> (64 - cfg.bucket_bits)) as u32, dir));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Rotation bins of the stage-1 Hough vote: a probe/gallery direction difference `r` (in
+/// 1/256 turn, |r| ≤ `ROT_WINDOW`) falls in bin `(r + ROT_WINDOW) / ROT_BIN`; a finger's score
+/// is the best sum of two adjacent bins (a ≈34° window).
+const ROT_WINDOW: i32 = 54;
+const ROT_BIN: i32 = 12;
+const NBINS: usize = (2 * ROT_WINDOW / ROT_BIN + 1) as usize;
+
+/// One inverted list: gallery entry ids and the direction of the minutia that produced the
+/// token.
+#[derive(Debug, Clone, Default)]
+struct Bucket {
+    ids: Vec<u32>,
+    dirs: Vec<u8>,
+}
+
+/// A gallery of enrolled fingers. `Send + Sync`; mutate under a write lock, search under a
+/// read lock.
+#[derive(Debug)]
+pub struct FingerGallery {
+    entries: Vec<Entry>,
+    /// Person → (slot, entry ids).
+    persons: HashMap<u64, (u32, Vec<u32>)>,
+    /// Slot → person (slots of removed persons are never reused).
+    slot_person: Vec<u64>,
+    index: Vec<Bucket>,
+    live: usize,
+    cfg: IndexConfig,
+    ranks: Vec<Vec<u16>>,
+}
+
+impl Default for FingerGallery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn positions_match(probe: u8, gallery: u8) -> bool {
+    probe == 0 || gallery == 0 || probe == gallery
+}
+
+impl FingerGallery {
+    /// An empty gallery with the default index configuration.
+    pub fn new() -> Self {
+        Self::with_config(IndexConfig::default())
+    }
+
+    /// An empty gallery with an explicit index configuration.
+    pub fn with_config(cfg: IndexConfig) -> Self {
+        let cfg = IndexConfig {
+            tables: cfg.tables.clamp(1, 64),
+            hashes_per_table: cfg.hashes_per_table.clamp(1, 8),
+            bucket_bits: cfg.bucket_bits.clamp(8, 24),
+            shortlist: cfg.shortlist.max(1),
+        };
+        FingerGallery {
+            entries: Vec::new(),
+            persons: HashMap::new(),
+            slot_person: Vec::new(),
+            index: vec![Bucket::default(); 1 << cfg.bucket_bits],
+            live: 0,
+            ranks: minhash_ranks(cfg.tables * cfg.hashes_per_table),
+            cfg,
+        }
+    }
+
+    /// The index configuration.
+    pub fn config(&self) -> IndexConfig {
+        self.cfg
+    }
+
+    /// Sets the stage-1 shortlist size per probe finger (at least 1).
+    pub fn set_shortlist(&mut self, n: usize) {
+        self.cfg.shortlist = n.max(1);
+    }
+
+    fn tokens(&self, f: &FingerFeatures) -> Vec<(u32, u8)> {
+        tokens(f, &self.ranks, &self.cfg)
+    }
+
+    /// Adds one finger of a person (several fingers per person are allowed, and several views
+    /// of the same position). Appends to the index without rebuilding it.
+    pub fn insert(&mut self, person: u64, position: u8, mut features: FingerFeatures) {
+        features.shrink();
+        let id = self.entries.len() as u32;
+        let toks = self.tokens(&features);
+        for &(t, d) in &toks {
+            let b = &mut self.index[t as usize];
+            b.ids.push(id);
+            b.dirs.push(d);
+        }
+        let next_slot = self.slot_person.len() as u32;
+        let rec = self
+            .persons
+            .entry(person)
+            .or_insert((next_slot, Vec::new()));
+        if rec.0 == next_slot {
+            self.slot_person.push(person);
+        }
+        rec.1.push(id);
+        let slot = rec.0;
+        self.entries.push(Entry {
+            position,
+            alive: true,
+            ntok: toks.len().min(u16::MAX as usize) as u16,
+            slot,
+            features,
+        });
+        self.live += 1;
+    }
+
+    /// Removes every finger of a person. Index slots of removed fingers are skipped at search
+    /// time; their features are freed immediately.
+    pub fn remove(&mut self, person: u64) {
+        if let Some((_, ids)) = self.persons.remove(&person) {
+            for id in ids {
+                let e = &mut self.entries[id as usize];
+                if e.alive {
+                    e.alive = false;
+                    e.features = FingerFeatures::extract(&super::FingerView {
+                        position: 0,
+                        width: 1,
+                        height: 1,
+                        resolution_dpi: 500,
+                        quality: 0,
+                        minutiae: Vec::new(),
+                    });
+                    self.live -= 1;
+                }
+            }
+        }
+    }
+
+    /// Releases the spare capacity of the index lists (call after a bulk load; inserting
+    /// afterwards stays correct but regrows the lists).
+    pub fn shrink_to_fit(&mut self) {
+        for b in &mut self.index {
+            b.ids.shrink_to_fit();
+            b.dirs.shrink_to_fit();
+        }
+        self.entries.shrink_to_fit();
+    }
+
+    /// Enrolled persons.
+    pub fn people(&self) -> usize {
+        self.persons.len()
+    }
+
+    /// Enrolled fingers.
+    pub fn fingers(&self) -> usize {
+        self.live
+    }
+
+    /// Approximate heap memory of the gallery in bytes (features, index, maps).
+    pub fn memory_bytes(&self) -> usize {
+        let feats: usize = self.entries.iter().map(|e| e.features.memory_bytes()).sum();
+        let entries = self.entries.capacity() * std::mem::size_of::<Entry>();
+        let index: usize = self
+            .index
+            .iter()
+            .map(|l| l.ids.capacity() * 4 + l.dirs.capacity())
+            .sum::<usize>()
+            + self.index.capacity() * std::mem::size_of::<Bucket>();
+        let persons = self.persons.capacity() * (8 + std::mem::size_of::<(u32, Vec<u32>)>() + 8)
+            + self
+                .persons
+                .values()
+                .map(|v| v.1.capacity() * 4)
+                .sum::<usize>()
+            + self.slot_person.capacity() * 8;
+        feats + entries + index + persons
+    }
+
+    /// Scores every finger of `person` against the probe and fuses.
+    fn score_person(&self, person: u64, probe: &[(u8, FingerFeatures)]) -> Option<FingerCandidate> {
+        let (_, ids) = self.persons.get(&person)?;
+        let mut fingers = Vec::with_capacity(probe.len());
+        let mut scores = Vec::with_capacity(probe.len());
+        for (pp, pf) in probe {
+            let mut best: Option<(u8, f32)> = None;
+            for &id in ids {
+                let e = &self.entries[id as usize];
+                if !e.alive || !positions_match(*pp, e.position) {
+                    continue;
+                }
+                let s = super::mcc::compare(pf, &e.features);
+                if best.is_none_or(|b| s > b.1) {
+                    best = Some((e.position, s));
+                }
+            }
+            if let Some(b) = best {
+                fingers.push(b);
+                scores.push(b.1);
+            }
+        }
+        if fingers.is_empty() {
+            return None;
+        }
+        Some(FingerCandidate {
+            person,
+            score: fuse_scores(&scores),
+            fingers,
+        })
+    }
+
+    fn top_k(mut v: Vec<FingerCandidate>, k: usize) -> Vec<FingerCandidate> {
+        v.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.person.cmp(&b.person)));
+        v.truncate(k);
+        v
+    }
+
+    /// Stage-1 candidate persons for a probe: (person, vote score), best first, at most `n`.
+    /// Public for diagnostics (the examples measure the rank of the mate with it).
+    pub fn stage1_candidates(&self, probe: &[(u8, FingerFeatures)], n: usize) -> Vec<(u64, f32)> {
+        self.stage1(probe, n, &AtomicBool::new(false))
+    }
+
+    /// Votes of one probe finger for every entry: LSH collisions whose minutia directions
+    /// agree on a rotation (a Hough vote over rotation bins, which keeps only the collisions
+    /// that are consistent with one global rotation). Returns the best two-bin vote per entry
+    /// and the probe's token count.
+    fn votes(&self, probe: &FingerFeatures, cancel: &AtomicBool) -> (Vec<u16>, usize) {
+        let toks = self.tokens(probe);
+        let mut acc = vec![0u8; self.entries.len() * NBINS];
+        for (i, &(t, dp)) in toks.iter().enumerate() {
+            if i % 32 == 0 && cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            let b = &self.index[t as usize];
+            for (&id, &dg) in b.ids.iter().zip(&b.dirs) {
+                let r = dp.wrapping_sub(dg) as i8 as i32;
+                if r.abs() > ROT_WINDOW {
+                    continue;
+                }
+                let a = &mut acc[id as usize * NBINS + ((r + ROT_WINDOW) / ROT_BIN) as usize];
+                *a = a.saturating_add(1);
+            }
+        }
+        let best = acc
+            .chunks_exact(NBINS)
+            .map(|c| {
+                c.windows(2)
+                    .map(|w| w[0] as u16 + w[1] as u16)
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        (best, toks.len())
+    }
+
+    /// Person-level stage 1: each probe finger votes for gallery fingers of a compatible
+    /// position; votes are cosine-normalised (`v / sqrt(tokens_probe · tokens_gallery)`) and
+    /// summed per person over the probe's fingers.
+    fn stage1(
+        &self,
+        probe: &[(u8, FingerFeatures)],
+        n: usize,
+        cancel: &AtomicBool,
+    ) -> Vec<(u64, f32)> {
+        let votes: Vec<(Vec<u16>, usize)> = probe
+            .par_iter()
+            .map(|(_, f)| self.votes(f, cancel))
+            .collect();
+        if cancel.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let mut person_acc = vec![0f32; self.slot_person.len()];
+        for ((pos, _), (acc, ntp)) in probe.iter().zip(&votes) {
+            let ntp = (*ntp).max(1) as f32;
+            for (id, &v) in acc.iter().enumerate() {
+                if v == 0 {
+                    continue;
+                }
+                let e = &self.entries[id];
+                if !e.alive || !positions_match(*pos, e.position) {
+                    continue;
+                }
+                let s = v as f32 / (ntp * e.ntok.max(1) as f32).sqrt();
+                let slot = &mut person_acc[e.slot as usize];
+                *slot = slot.max(0.0) + s;
+            }
+        }
+        let mut cand: Vec<(f32, u32)> = person_acc
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v > 0.0)
+            .map(|(i, &v)| (v, i as u32))
+            .collect();
+        let n = n.min(cand.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        if cand.len() > n {
+            cand.select_nth_unstable_by(n - 1, |a, b| b.0.total_cmp(&a.0));
+            cand.truncate(n);
+        }
+        cand.sort_by(|a, b| b.0.total_cmp(&a.0));
+        cand.into_iter()
+            .map(|(v, slot)| (self.slot_person[slot as usize], v))
+            .collect()
+    }
+
+    /// Indexed search: person-level stage-1 shortlist, full matcher on every finger of the
+    /// shortlisted persons, top `k` persons by fused score. Returns an empty list if `cancel` is
+    /// set during the search.
+    pub fn search(
+        &self,
+        probe: &[(u8, FingerFeatures)],
+        k: usize,
+        cancel: &AtomicBool,
+    ) -> Vec<FingerCandidate> {
+        if probe.is_empty() || k == 0 || self.live == 0 {
+            return Vec::new();
+        }
+        let persons: Vec<u64> = self
+            .stage1(probe, self.cfg.shortlist, cancel)
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        if cancel.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        let res: Vec<FingerCandidate> = persons
+            .par_iter()
+            .filter_map(|&p| {
+                if cancel.load(Ordering::Relaxed) {
+                    return None;
+                }
+                self.score_person(p, probe)
+            })
+            .collect();
+        if cancel.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        Self::top_k(res, k)
+    }
+
+    /// Exhaustive search (the oracle): the full matcher against every enrolled finger.
+    /// Returns an empty list if `cancel` is set during the search.
+    pub fn search_exhaustive(
+        &self,
+        probe: &[(u8, FingerFeatures)],
+        k: usize,
+        cancel: &AtomicBool,
+    ) -> Vec<FingerCandidate> {
+        if probe.is_empty() || k == 0 || self.live == 0 {
+            return Vec::new();
+        }
+        let persons: Vec<u64> = self.persons.keys().copied().collect();
+        let res: Vec<FingerCandidate> = persons
+            .par_iter()
+            .with_min_len(64)
+            .filter_map(|&p| {
+                if cancel.load(Ordering::Relaxed) {
+                    return None;
+                }
+                self.score_person(p, probe)
+            })
+            .collect();
+        if cancel.load(Ordering::Relaxed) {
+            return Vec::new();
+        }
+        Self::top_k(res, k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::biometrics::finger::synthetic::{
+        ImpressionParams, SyntheticConfig, SyntheticGenerator,
+    };
+
+    /// Builds `n` synthetic persons with fingers at positions 2 and 7; returns the gallery and
+    /// one fresh probe impression per person.
+    fn population(n: usize, seed: u64) -> (FingerGallery, Vec<Vec<(u8, FingerFeatures)>>) {
+        let mut g = SyntheticGenerator::new(seed, SyntheticConfig::default());
+        let mut gal = FingerGallery::new();
+        let mut probes = Vec::new();
+        let ip = ImpressionParams::default();
+        for p in 0..n as u64 {
+            let mut probe = Vec::new();
+            for pos in [2u8, 7] {
+                let m = g.master();
+                gal.insert(p, pos, FingerFeatures::extract(&g.render(&m, &ip)));
+                probe.push((pos, FingerFeatures::extract(&g.render(&m, &ip))));
+            }
+            probes.push(probe);
+        }
+        (gal, probes)
+    }
+
+    #[test]
+    fn indexed_search_finds_what_exhaustive_finds() {
+        let (mut gal, probes) = population(200, 11);
+        // A shortlist of 5 % of the gallery, so that the index really has to work.
+        gal.set_shortlist(10);
+        let cancel = AtomicBool::new(false);
+        let (mut ex_hits, mut both) = (0, 0);
+        for (p, probe) in probes.iter().enumerate().take(40) {
+            let ex = gal.search_exhaustive(probe, 1, &cancel);
+            let ix = gal.search(probe, 1, &cancel);
+            if ex.first().map(|c| c.person) == Some(p as u64) {
+                ex_hits += 1;
+                if ix.first().map(|c| c.person) == Some(p as u64) {
+                    both += 1;
+                    assert_eq!(ix[0], ex[0]);
+                }
+            }
+        }
+        assert!(ex_hits >= 38, "exhaustive hits {ex_hits}");
+        // Target: the indexed search finds ≥ 99.5 % of what exhaustive search finds.
+        assert!(
+            both as f32 >= 0.995 * ex_hits as f32,
+            "indexed {both} of {ex_hits}"
+        );
+    }
+
+    #[test]
+    fn positions_remove_and_cancel() {
+        let (mut gal, probes) = population(40, 5);
+        assert_eq!(gal.people(), 40);
+        assert_eq!(gal.fingers(), 80);
+        assert!(gal.memory_bytes() > 80 * 1000);
+        let cancel = AtomicBool::new(false);
+        let r = gal.search(&probes[3], 3, &cancel);
+        assert_eq!(r[0].person, 3);
+        assert_eq!(r[0].fingers.len(), 2);
+        assert!(r.len() <= 3 && r.windows(2).all(|w| w[0].score >= w[1].score));
+        // Wrong position: the probe's position-2 finger presented as position 3 finds nothing.
+        let wrong = vec![(3u8, probes[3][0].1.clone())];
+        assert!(gal.search_exhaustive(&wrong, 3, &cancel).is_empty());
+        // Unknown position compares with all fingers.
+        let unknown = vec![(0u8, probes[3][0].1.clone())];
+        assert_eq!(gal.search_exhaustive(&unknown, 1, &cancel)[0].person, 3);
+        gal.remove(3);
+        assert_eq!(gal.people(), 39);
+        assert_eq!(gal.fingers(), 78);
+        assert!(gal
+            .search(&probes[3], 3, &cancel)
+            .iter()
+            .all(|c| c.person != 3));
+        cancel.store(true, Ordering::Relaxed);
+        assert!(gal.search(&probes[4], 3, &cancel).is_empty());
+        assert!(gal.search_exhaustive(&probes[4], 3, &cancel).is_empty());
+    }
+}
