@@ -7,6 +7,8 @@ mod auth_roles;
 mod dedup;
 mod durability;
 mod enrollment;
+mod indicators;
+mod nodes;
 mod ops;
 mod records_stats;
 mod security;

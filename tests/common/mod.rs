@@ -90,7 +90,8 @@ impl TestApp {
 
     pub fn start_on(dir: PathBuf, db_url: String, cfg: Config) -> TestApp {
         let reg = Registro::open(cfg).expect("registro opens");
-        let password = auth::bootstrap_admin(&reg, &unique("admin")).ok();
+        let admin = unique("admin");
+        let password = auth::bootstrap_admin(&reg, &admin).expect("bootstrap admin");
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -107,23 +108,8 @@ impl TestApp {
         loader::start(reg.clone());
         let mut app = TestApp { base, reg, dir, db_url, admin_token: String::new(), agent: agent(), server };
         app.wait_ready();
-        if let Some(pw) = password {
-            // The bootstrap username is in the last audit entry's actor; read it back from the DB.
-            let username = app.admin_username();
-            app.admin_token = app.login(&username, &pw);
-        }
+        app.admin_token = app.login(&admin, &password);
         app
-    }
-
-    fn admin_username(&self) -> String {
-        use diesel::prelude::*;
-        use registro::db::schema::users;
-        self.reg
-            .db
-            .read(|c| -> Result<String, registro::error::ApiError> {
-                Ok(users::table.filter(users::role.eq("admin")).select(users::username).first(c)?)
-            })
-            .expect("admin exists")
     }
 
     pub fn wait_ready(&self) {
@@ -309,6 +295,18 @@ pub fn face_b64(name: &str) -> String {
     let path = fixture(&format!("faces/{name}"));
     let path = if path.exists() { path } else { fixture(&format!("people/{name}")) };
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).expect("face fixture"))
+}
+
+/// A capture with two real fingers: FVC finger `a` as right index (2) and `b` as right
+/// middle (3), impression `imp` of both.
+pub fn capture2(capture_id: &str, a: u32, b: u32, imp: u32, person: Value) -> Value {
+    json!({
+        "capture_id": capture_id,
+        "captured_at": "2026-11-28T14:03:00Z",
+        "site": "PA-DARIEN-LAJASBLANCAS",
+        "person": person,
+        "fingerprints": [fvc_finger(2, a, imp), fvc_finger(3, b, imp)]
+    })
 }
 
 /// A capture of a real test subject: a face crop and one FVC finger (as right index).
