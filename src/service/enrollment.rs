@@ -420,7 +420,7 @@ pub fn enroll(reg: &Registro, principal: &Principal, req: EnrollmentRequest) -> 
         return Ok(Enrolled::Replayed(ans));
     }
     let ex = reg.matcher.extract(v.photo.as_deref(), &v.fingers)?;
-    let cands = reg.matcher.search(&ex, 20);
+    let cands = reg.matcher.search(&ex, 10);
     let record_id = new_id("rec");
     let keys = reg.keys();
     let person_json = serde_json::to_vec(&v.sealed).map_err(ApiError::internal)?;

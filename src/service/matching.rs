@@ -266,7 +266,7 @@ impl Matcher {
         let probe_fingers = Self::decode_fingers(probe);
         let probe_face = probe.face.as_ref().map(|f| f.embedding.clone());
         let cancel = AtomicBool::new(false);
-        let wide = (k * 4).max(20);
+        let wide = (k * 2).max(20);
         // Every lock is taken here, on the calling thread, before the work enters the pool:
         // a pool thread that blocked on a lock while holding stolen work of another search
         // could deadlock against a queued writer.
@@ -292,6 +292,10 @@ impl Matcher {
             keys.extend(finger_hits.iter().map(|h| h.person as i64));
             keys.sort_unstable();
             keys.dedup();
+            // Finger scores the gallery already computed are reused; only candidates found by
+            // the face alone are compared finger by finger here.
+            let finger_known: HashMap<i64, (f32, Vec<(u8, f32)>)> =
+                finger_hits.into_iter().map(|h| (h.person as i64, (h.score, h.fingers))).collect();
             let mut out: Vec<Candidate> = keys
                 .par_iter()
                 .filter_map(|key| {
@@ -300,7 +304,10 @@ impl Matcher {
                         (Some(p), Some(s)) => Some(face::cosine(p, s)),
                         _ => None,
                     };
-                    let finger = Self::finger_score(&probe_fingers, st);
+                    let finger = match finger_known.get(key) {
+                        Some(known) => Some(known.clone()),
+                        None => Self::finger_score(&probe_fingers, st),
+                    };
                     let face_fmr = face_cos.map(fusion::face_false_match_rate);
                     let finger_fmr = finger.as_ref().map(|f| finger::false_match_rate_at(f.0));
                     Some(Candidate {
