@@ -184,6 +184,8 @@ struct Tables {
     z1: [f32; 128],
     /// Angle compatibility, index = |Δ| in 1/2048 turn (0..=1024).
     z23q: Vec<f32>,
+    /// Spatial Gaussian contribution, indexed by squared distance in 1/4 px² steps up to 3σ.
+    gs: Vec<f32>,
     /// Direction contribution to each slice for a direction difference quantised to
     /// `CD_STEPS` steps per turn.
     cd: Vec<[f32; ND]>,
@@ -230,7 +232,13 @@ fn tables() -> &'static Tables {
                 row
             })
             .collect();
+        let gnorm = 1.0 / (SIGMA_S * TAU.sqrt());
+        let n_gs = ((3.0 * SIGMA_S).powi(2) * 4.0) as usize + 2;
+        let gs = (0..n_gs)
+            .map(|k| gnorm * (-(k as f32 / 4.0) / (2.0 * SIGMA_S * SIGMA_S)).exp())
+            .collect();
         Tables {
+            gs,
             cells,
             sqrt,
             z1,
@@ -336,7 +344,6 @@ impl FingerFeatures {
         let min_valid = (MIN_VC * t.cells.len() as f32).ceil() as u32;
         let reach = R + 3.0 * SIGMA_S;
         let cut2 = (3.0 * SIGMA_S) * (3.0 * SIGMA_S);
-        let gnorm = 1.0 / (SIGMA_S * (TAU).sqrt());
         let mut dirq = Vec::new();
         let mut cyl = Vec::new();
         let mut owner = Vec::new();
@@ -373,7 +380,7 @@ impl FingerFeatures {
                     if d2 > cut2 {
                         continue;
                     }
-                    let cs = gnorm * (-d2 / (2.0 * SIGMA_S * SIGMA_S)).exp();
+                    let cs = t.gs[(d2 * 4.0) as usize];
                     for (v, cd) in acc.iter_mut().zip(&t.cd[dth]) {
                         *v += cs * cd;
                     }
