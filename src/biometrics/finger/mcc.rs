@@ -631,9 +631,12 @@ fn local_pairs(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32, u8, u
 /// Compares two fingers. Symmetric up to floating-point rounding.
 ///
 /// Returns a similarity in `[0, 1]`: the mean relaxed local similarity of the best
-/// corresponding minutia pairs (MCC with LSS-R). 0 means no compatible structure; genuine
-/// pairs of good impressions typically score 0.3–0.8. [`super::false_match_rate_at`] turns a
-/// score into a calibrated single-finger false-match rate.
+/// corresponding minutia pairs (MCC with LSS-R). The relaxation damps every pair that is not
+/// supported by geometrically consistent neighbours, so the scale is compressed: on FVC2002
+/// DB1_B impostors score 0.01–0.035 (median 0.017) and genuine pairs have a median of 0.12;
+/// a template compared with itself scores above 0.9. The calibrated meaning is given by
+/// [`super::false_match_rate_at`]: FMR 1e-2 at ≈0.029, 1e-3 at ≈0.033, 1e-4 at ≈0.038
+/// (extrapolated below 7e-4).
 pub fn compare(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
     let (na, nb) = (a.cyl.len(), b.cyl.len());
     if na == 0 || nb == 0 {
