@@ -36,7 +36,7 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
-            tables: 16,
+            tables: 12,
             hashes_per_table: 4,
             bucket_bits: 20,
             shortlist: 300,
@@ -214,7 +214,12 @@ impl FingerGallery {
             "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
         );
         for &(t, d) in &toks {
-            self.index[t as usize].items.push(id << 6 | (d >> 2) as u32);
+            let items = &mut self.index[t as usize].items;
+            if items.len() == items.capacity() {
+                // Grow by 25 % instead of doubling: the index is most of the gallery's memory.
+                items.reserve_exact(items.len() / 4 + 4);
+            }
+            items.push(id << 6 | (d >> 2) as u32);
         }
         self.index_items += toks.len();
         let next_slot = self.slot_person.len() as u32;
