@@ -36,7 +36,7 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
-            tables: 12,
+            tables: 16,
             hashes_per_table: 4,
             bucket_bits: 20,
             shortlist: 300,
@@ -205,10 +205,30 @@ impl FingerGallery {
 
     /// Adds one finger of a person (several fingers per person are allowed, and several views
     /// of the same position). Appends to the index without rebuilding it.
-    pub fn insert(&mut self, person: u64, position: u8, mut features: FingerFeatures) {
+    pub fn insert(&mut self, person: u64, position: u8, features: FingerFeatures) {
+        let toks = self.tokens(&features);
+        self.insert_with_tokens(person, position, features, toks);
+    }
+
+    /// Adds many fingers at once (e.g. when loading the gallery at start-up): the index keys are
+    /// computed in parallel on rayon's pool, then appended in order. Same result as calling
+    /// [`insert`](Self::insert) for each item.
+    pub fn insert_batch(&mut self, items: Vec<(u64, u8, FingerFeatures)>) {
+        let toks: Vec<Vec<(u32, u8)>> = items.par_iter().map(|(_, _, f)| self.tokens(f)).collect();
+        for ((person, position, features), t) in items.into_iter().zip(toks) {
+            self.insert_with_tokens(person, position, features, t);
+        }
+    }
+
+    fn insert_with_tokens(
+        &mut self,
+        person: u64,
+        position: u8,
+        mut features: FingerFeatures,
+        toks: Vec<(u32, u8)>,
+    ) {
         features.shrink();
         let id = self.entries.len() as u32;
-        let toks = self.tokens(&features);
         assert!(
             (id as usize) < MAX_GALLERY_FINGERS,
             "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
