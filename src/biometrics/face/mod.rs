@@ -1,9 +1,11 @@
 //! Face engine: photo -> 128-d identity embedding, and 1:N search over a gallery.
 //!
 //! Pipeline (pure Rust on ndarray + rayon, weights of face-api.js 1.7.15, see `models/MANIFEST`):
-//! 1. intake ([`intake`]): JPEG/PNG, size limits from the header, EXIF orientation;
-//! 2. detection: face-api's tiny face detector at 416 px (retried on a padded canvas when the
-//!    face fills the frame, as in passport-style crops);
+//! 1. intake ([`intake`]): JPEG/PNG, size limits from the header, EXIF orientation; photos
+//!    larger than [`WORK_MAX_SIDE`] are analysed downscaled and results mapped back;
+//! 2. detection: face-api's tiny face detector at 416 px, plus 832 px for large photos with
+//!    small faces, retried on a padded canvas when the face fills the frame (tight crops);
+//!    several faces: the largest is described and `faces_found` counts them all;
 //! 3. 68 landmarks on the detection crop (face-api's `faceLandmark68Net`);
 //! 4. alignment ([`align`]): similarity transform of eyes/nose/mouth landmarks onto dlib's
 //!    mean face, 150x150 chip with dlib's 0.25 padding — the alignment the dlib ResNet was

@@ -36,8 +36,8 @@ pub struct IndexConfig {
 impl Default for IndexConfig {
     fn default() -> Self {
         IndexConfig {
-            tables: 12,
-            hashes_per_table: 3,
+            tables: 16,
+            hashes_per_table: 4,
             bucket_bits: 20,
             shortlist: 300,
         }
@@ -123,13 +123,17 @@ fn tokens(f: &FingerFeatures, ranks: &[Vec<u16>], cfg: &IndexConfig) -> Vec<(u32
 const ROT_WINDOW: i32 = 54;
 const ROT_BIN: i32 = 12;
 const NBINS: usize = (2 * ROT_WINDOW / ROT_BIN + 1) as usize;
+/// Buckets longer than this many times the mean bucket length are skipped when voting.
+const STOP_FACTOR: usize = 32;
 
-/// One inverted list: gallery entry ids and the direction of the minutia that produced the
-/// token.
+/// Largest number of finger insertions a gallery supports (entry ids have 26 bits in the
+/// index; removed fingers keep their id).
+pub const MAX_GALLERY_FINGERS: usize = 1 << 26;
+
+/// One inverted list: `entry id << 6 | minutia direction in 1/64 turn`, 4 bytes per token.
 #[derive(Debug, Clone, Default)]
 struct Bucket {
-    ids: Vec<u32>,
-    dirs: Vec<u8>,
+    items: Vec<u32>,
 }
 
 /// A gallery of enrolled fingers. `Send + Sync`; mutate under a write lock, search under a
@@ -142,6 +146,8 @@ pub struct FingerGallery {
     /// Slot → person (slots of removed persons are never reused).
     slot_person: Vec<u64>,
     index: Vec<Bucket>,
+    /// Total items in the index (for the stop-bucket threshold).
+    index_items: usize,
     live: usize,
     cfg: IndexConfig,
     ranks: Vec<Vec<u16>>,
@@ -175,6 +181,7 @@ impl FingerGallery {
             entries: Vec::new(),
             persons: HashMap::new(),
             slot_person: Vec::new(),
+            index_items: 0,
             index: vec![Bucket::default(); 1 << cfg.bucket_bits],
             live: 0,
             ranks: minhash_ranks(cfg.tables * cfg.hashes_per_table),
@@ -198,15 +205,43 @@ impl FingerGallery {
 
     /// Adds one finger of a person (several fingers per person are allowed, and several views
     /// of the same position). Appends to the index without rebuilding it.
-    pub fn insert(&mut self, person: u64, position: u8, mut features: FingerFeatures) {
+    pub fn insert(&mut self, person: u64, position: u8, features: FingerFeatures) {
+        let toks = self.tokens(&features);
+        self.insert_with_tokens(person, position, features, toks);
+    }
+
+    /// Adds many fingers at once (e.g. when loading the gallery at start-up): the index keys are
+    /// computed in parallel on rayon's pool, then appended in order. Same result as calling
+    /// [`insert`](Self::insert) for each item.
+    pub fn insert_batch(&mut self, items: Vec<(u64, u8, FingerFeatures)>) {
+        let toks: Vec<Vec<(u32, u8)>> = items.par_iter().map(|(_, _, f)| self.tokens(f)).collect();
+        for ((person, position, features), t) in items.into_iter().zip(toks) {
+            self.insert_with_tokens(person, position, features, t);
+        }
+    }
+
+    fn insert_with_tokens(
+        &mut self,
+        person: u64,
+        position: u8,
+        mut features: FingerFeatures,
+        toks: Vec<(u32, u8)>,
+    ) {
         features.shrink();
         let id = self.entries.len() as u32;
-        let toks = self.tokens(&features);
+        assert!(
+            (id as usize) < MAX_GALLERY_FINGERS,
+            "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
+        );
         for &(t, d) in &toks {
-            let b = &mut self.index[t as usize];
-            b.ids.push(id);
-            b.dirs.push(d);
+            let items = &mut self.index[t as usize].items;
+            if items.len() == items.capacity() {
+                // Grow by 25 % instead of doubling: the index is most of the gallery's memory.
+                items.reserve_exact(items.len() / 4 + 4);
+            }
+            items.push(id << 6 | (d >> 2) as u32);
         }
+        self.index_items += toks.len();
         let next_slot = self.slot_person.len() as u32;
         let rec = self
             .persons
@@ -253,10 +288,29 @@ impl FingerGallery {
     /// afterwards stays correct but regrows the lists).
     pub fn shrink_to_fit(&mut self) {
         for b in &mut self.index {
-            b.ids.shrink_to_fit();
-            b.dirs.shrink_to_fit();
+            b.items.shrink_to_fit();
         }
         self.entries.shrink_to_fit();
+    }
+
+    /// Diagnostic summary of the index: items, mean and longest bucket, stop buckets.
+    pub fn index_stats(&self) -> String {
+        let cap = STOP_FACTOR * (self.index_items >> self.cfg.bucket_bits) + 64;
+        let longest = self.index.iter().map(|b| b.items.len()).max().unwrap_or(0);
+        let stop: Vec<usize> = self
+            .index
+            .iter()
+            .map(|b| b.items.len())
+            .filter(|&l| l > cap)
+            .collect();
+        format!(
+            "index: {} items, mean bucket {:.1}, longest {}, {} stop buckets holding {} items",
+            self.index_items,
+            self.index_items as f64 / self.index.len() as f64,
+            longest,
+            stop.len(),
+            stop.iter().sum::<usize>()
+        )
     }
 
     /// Enrolled persons.
@@ -276,7 +330,7 @@ impl FingerGallery {
         let index: usize = self
             .index
             .iter()
-            .map(|l| l.ids.capacity() * 4 + l.dirs.capacity())
+            .map(|l| l.items.capacity() * 4)
             .sum::<usize>()
             + self.index.capacity() * std::mem::size_of::<Bucket>();
         let persons = self.persons.capacity() * (8 + std::mem::size_of::<(u32, Vec<u32>)>() + 8)
@@ -340,13 +394,20 @@ impl FingerGallery {
     fn votes(&self, probe: &FingerFeatures, cancel: &AtomicBool) -> (Vec<u16>, usize) {
         let toks = self.tokens(probe);
         let mut acc = vec![0u8; self.entries.len() * NBINS];
+        // "Stop buckets": keys shared by a large part of the gallery (cylinder patterns that
+        // are common to most fingers) carry little evidence and cost most of the time.
+        let cap = STOP_FACTOR * (self.index_items >> self.cfg.bucket_bits) + 64;
         for (i, &(t, dp)) in toks.iter().enumerate() {
             if i % 32 == 0 && cancel.load(Ordering::Relaxed) {
                 break;
             }
-            let b = &self.index[t as usize];
-            for (&id, &dg) in b.ids.iter().zip(&b.dirs) {
-                let r = dp.wrapping_sub(dg) as i8 as i32;
+            let items = &self.index[t as usize].items;
+            if items.len() > cap {
+                continue;
+            }
+            for &item in items {
+                let (id, dg) = (item >> 6, ((item & 63) << 2) as u8);
+                let r = (dp & 0xfc).wrapping_sub(dg) as i8 as i32;
                 if r.abs() > ROT_WINDOW {
                     continue;
                 }
@@ -382,7 +443,9 @@ impl FingerGallery {
         if cancel.load(Ordering::Relaxed) {
             return Vec::new();
         }
-        let mut person_acc = vec![0f32; self.slot_person.len()];
+        // Per person: the sum over probe fingers and the best single finger.
+        let mut person_sum = vec![0f32; self.slot_person.len()];
+        let mut person_max = vec![0f32; self.slot_person.len()];
         for ((pos, _), (acc, ntp)) in probe.iter().zip(&votes) {
             let ntp = (*ntp).max(1) as f32;
             for (id, &v) in acc.iter().enumerate() {
@@ -394,26 +457,41 @@ impl FingerGallery {
                     continue;
                 }
                 let s = v as f32 / (ntp * e.ntok.max(1) as f32).sqrt();
-                let slot = &mut person_acc[e.slot as usize];
-                *slot = slot.max(0.0) + s;
+                person_sum[e.slot as usize] += s;
+                let m = &mut person_max[e.slot as usize];
+                *m = m.max(s);
             }
         }
-        let mut cand: Vec<(f32, u32)> = person_acc
-            .iter()
-            .enumerate()
-            .filter(|(_, &v)| v > 0.0)
-            .map(|(i, &v)| (v, i as u32))
-            .collect();
-        let n = n.min(cand.len());
-        if n == 0 {
-            return Vec::new();
+        let top = |score: &[f32], n: usize| -> Vec<(f32, u32)> {
+            let mut cand: Vec<(f32, u32)> = score
+                .iter()
+                .enumerate()
+                .filter(|(_, &v)| v > 0.0)
+                .map(|(i, &v)| (v, i as u32))
+                .collect();
+            let n = n.min(cand.len());
+            if n == 0 {
+                return Vec::new();
+            }
+            if cand.len() > n {
+                cand.select_nth_unstable_by(n - 1, |a, b| b.0.total_cmp(&a.0));
+                cand.truncate(n);
+            }
+            cand.sort_by(|a, b| b.0.total_cmp(&a.0));
+            cand
+        };
+        // The best persons by summed evidence, plus (for multi-finger probes) the best by a
+        // single finger, so that a mate with one poor impression is not lost.
+        let mut out = top(&person_sum, n);
+        if probe.len() > 1 {
+            let mut seen: std::collections::HashSet<u32> = out.iter().map(|c| c.1).collect();
+            for c in top(&person_max, n / 2) {
+                if seen.insert(c.1) {
+                    out.push((person_sum[c.1 as usize], c.1));
+                }
+            }
         }
-        if cand.len() > n {
-            cand.select_nth_unstable_by(n - 1, |a, b| b.0.total_cmp(&a.0));
-            cand.truncate(n);
-        }
-        cand.sort_by(|a, b| b.0.total_cmp(&a.0));
-        cand.into_iter()
+        out.into_iter()
             .map(|(v, slot)| (self.slot_person[slot as usize], v))
             .collect()
     }

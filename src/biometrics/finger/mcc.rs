@@ -184,6 +184,8 @@ struct Tables {
     z1: [f32; 128],
     /// Angle compatibility, index = |Δ| in 1/2048 turn (0..=1024).
     z23q: Vec<f32>,
+    /// Spatial Gaussian contribution, indexed by squared distance in 1/4 px² steps up to 3σ.
+    gs: Vec<f32>,
     /// Direction contribution to each slice for a direction difference quantised to
     /// `CD_STEPS` steps per turn.
     cd: Vec<[f32; ND]>,
@@ -230,7 +232,13 @@ fn tables() -> &'static Tables {
                 row
             })
             .collect();
+        let gnorm = 1.0 / (SIGMA_S * TAU.sqrt());
+        let n_gs = ((3.0 * SIGMA_S).powi(2) * 4.0) as usize + 2;
+        let gs = (0..n_gs)
+            .map(|k| gnorm * (-(k as f32 / 4.0) / (2.0 * SIGMA_S * SIGMA_S)).exp())
+            .collect();
         Tables {
+            gs,
             cells,
             sqrt,
             z1,
@@ -336,7 +344,6 @@ impl FingerFeatures {
         let min_valid = (MIN_VC * t.cells.len() as f32).ceil() as u32;
         let reach = R + 3.0 * SIGMA_S;
         let cut2 = (3.0 * SIGMA_S) * (3.0 * SIGMA_S);
-        let gnorm = 1.0 / (SIGMA_S * (TAU).sqrt());
         let mut dirq = Vec::new();
         let mut cyl = Vec::new();
         let mut owner = Vec::new();
@@ -373,7 +380,7 @@ impl FingerFeatures {
                     if d2 > cut2 {
                         continue;
                     }
-                    let cs = gnorm * (-d2 / (2.0 * SIGMA_S * SIGMA_S)).exp();
+                    let cs = t.gs[(d2 * 4.0) as usize];
                     for (v, cd) in acc.iter_mut().zip(&t.cd[dth]) {
                         *v += cs * cd;
                     }
@@ -624,9 +631,12 @@ fn local_pairs(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32, u8, u
 /// Compares two fingers. Symmetric up to floating-point rounding.
 ///
 /// Returns a similarity in `[0, 1]`: the mean relaxed local similarity of the best
-/// corresponding minutia pairs (MCC with LSS-R). 0 means no compatible structure; genuine
-/// pairs of good impressions typically score 0.3–0.8. [`super::false_match_rate_at`] turns a
-/// score into a calibrated single-finger false-match rate.
+/// corresponding minutia pairs (MCC with LSS-R). The relaxation damps every pair that is not
+/// supported by geometrically consistent neighbours, so the scale is compressed: on FVC2002
+/// DB1_B impostors score 0.01–0.035 (median 0.017) and genuine pairs have a median of 0.12;
+/// a template compared with itself scores above 0.9. The calibrated meaning is given by
+/// [`super::false_match_rate_at`]: FMR 1e-2 at ≈0.029, 1e-3 at ≈0.033, 1e-4 at ≈0.038
+/// (extrapolated below 7e-4).
 pub fn compare(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
     let (na, nb) = (a.cyl.len(), b.cyl.len());
     if na == 0 || nb == 0 {
