@@ -16,11 +16,16 @@ use registro::biometrics::face::{FaceEngine, FaceGallery, EMBEDDING_DIM};
 
 fn fixture_jpeg_640x480() -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let src = image::open(root.join("tests/fixtures/faces/bbt3.jpg")).expect("fixture").to_rgb8();
+    let src = image::open(root.join("tests/fixtures/faces/bbt3.jpg"))
+        .expect("fixture")
+        .to_rgb8();
     let img = image::imageops::resize(&src, 640, 480, image::imageops::FilterType::Triangle);
     let mut jpg = Vec::new();
     image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut std::io::Cursor::new(&mut jpg), image::ImageFormat::Jpeg)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpg),
+            image::ImageFormat::Jpeg,
+        )
         .expect("encode");
     jpg
 }
@@ -30,11 +35,19 @@ fn bench(c: &mut Criterion) {
     let engine = FaceEngine::load(&root.join("models")).expect("models");
     let jpg = fixture_jpeg_640x480();
     let mut g = c.benchmark_group("face");
-    g.sample_size(20).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(2));
-    g.bench_function("photo_640x480", |b| b.iter(|| engine.analyze(black_box(&jpg)).expect("face")));
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(8))
+        .warm_up_time(Duration::from_secs(2));
+    g.bench_function("photo_640x480", |b| {
+        b.iter(|| engine.analyze(black_box(&jpg)).expect("face"))
+    });
 
-    let chip = image::open(root.join("tests/fixtures/faces/chips/sad.jpg.png")).expect("chip").to_rgb8();
-    g.bench_function("descriptor_chip", |b| b.iter(|| engine.descriptor_of_chip(black_box(&chip))));
+    let chip = image::open(root.join("tests/fixtures/faces/chips/sad.jpg.png"))
+        .expect("chip")
+        .to_rgb8();
+    g.bench_function("descriptor_chip", |b| {
+        b.iter(|| engine.descriptor_of_chip(black_box(&chip)))
+    });
 
     let mut gallery = FaceGallery::new();
     let mut s = 0x2545_F491_4F6C_DD1Du64;
@@ -49,7 +62,9 @@ fn bench(c: &mut Criterion) {
         gallery.insert(i, &row);
     }
     let cancel = AtomicBool::new(false);
-    g.bench_function("search_top10_100k", |b| b.iter(|| gallery.search(black_box(&row), 10, &cancel)));
+    g.bench_function("search_top10_100k", |b| {
+        b.iter(|| gallery.search(black_box(&row), 10, &cancel))
+    });
     g.finish();
 }
 

@@ -14,7 +14,8 @@ use registro::biometrics::face::{cosine, similarity, FaceEngine};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let engine = FaceEngine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).expect("models");
+    let engine =
+        FaceEngine::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models")).expect("models");
     if args.first().is_some_and(|a| a == "--dump-chips") {
         // Aligned chips of a few fixture photos, for tools/face_reference.js.
         let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/faces");
@@ -22,11 +23,15 @@ fn main() {
         for name in ["angry.jpg", "sad.jpg", "amy1.png", "raj1.png"] {
             let img = image::open(fx.join(name)).unwrap().to_rgb8();
             let chip = engine.aligned_chip(&img).expect("face");
-            chip.save(fx.join("chips").join(format!("{name}.png"))).unwrap();
+            chip.save(fx.join("chips").join(format!("{name}.png")))
+                .unwrap();
         }
         return;
     }
-    let dir = args.first().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/work/shared/data/faces"));
+    let dir = args
+        .first()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/data/faces"));
 
     // --- verification on the crops
     let mut people: Vec<String> = std::fs::read_dir(&dir)
@@ -40,12 +45,20 @@ fn main() {
     let mut samples_crop: Vec<(usize, Vec<f32>)> = Vec::new();
     let t0 = Instant::now();
     for (pi, p) in people.iter().enumerate() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(p)).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir.join(p))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for f in files {
             let bytes = std::fs::read(&f).unwrap();
             match engine.analyze(&bytes) {
-                Ok(a) => samples.push((pi, f.file_name().unwrap().to_string_lossy().into_owned(), a.embedding)),
+                Ok(a) => samples.push((
+                    pi,
+                    f.file_name().unwrap().to_string_lossy().into_owned(),
+                    a.embedding,
+                )),
                 Err(e) => println!("{}: {}", f.display(), e.code()),
             }
             let img = registro::biometrics::face::intake::decode(&bytes).unwrap();
@@ -54,7 +67,12 @@ fn main() {
             }
         }
     }
-    println!("crops: {} people, {} embedded in {:.0} ms", people.len(), samples.len(), t0.elapsed().as_secs_f64() * 1e3);
+    println!(
+        "crops: {} people, {} embedded in {:.0} ms",
+        people.len(),
+        samples.len(),
+        t0.elapsed().as_secs_f64() * 1e3
+    );
     let mut genuine = Vec::new();
     let mut impostor = Vec::new();
     for i in 0..samples.len() {
@@ -67,24 +85,45 @@ fn main() {
             }
         }
     }
-    println!("pairs: {} genuine, {} impostor", genuine.len(), impostor.len());
+    println!(
+        "pairs: {} genuine, {} impostor",
+        genuine.len(),
+        impostor.len()
+    );
     let (eer_main, thr) = eer(&genuine, &impostor);
     let d = (2.0 - 2.0 * thr).max(0.0).sqrt();
-    println!("EER {:.2} % at cosine {thr:.4} (euclidean distance {d:.4} between unit embeddings)", eer_main * 100.0);
+    println!(
+        "EER {:.2} % at cosine {thr:.4} (euclidean distance {d:.4} between unit embeddings)",
+        eer_main * 100.0
+    );
     let gmin = genuine.iter().cloned().fold(f32::INFINITY, f32::min);
     let imax = impostor.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    println!("genuine cosine min {gmin:.4} mean {:.4}; impostor cosine max {imax:.4} mean {:.4}", mean(&genuine), mean(&impostor));
+    println!(
+        "genuine cosine min {gmin:.4} mean {:.4}; impostor cosine max {imax:.4} mean {:.4}",
+        mean(&genuine),
+        mean(&impostor)
+    );
     for fmr in [0.01f32, 0.001] {
         let mut imp = impostor.clone();
         imp.sort_by(|a, b| b.total_cmp(a));
         let idx = ((imp.len() as f32 * fmr).floor() as usize).min(imp.len() - 1);
         let t = imp[idx];
         let fnmr = genuine.iter().filter(|&&g| g <= t).count() as f32 / genuine.len() as f32;
-        println!("FNMR at FMR {:.1} %: {:.2} % (cosine threshold {t:.4})", fmr * 100.0, fnmr * 100.0);
+        println!(
+            "FNMR at FMR {:.1} %: {:.2} % (cosine threshold {t:.4})",
+            fmr * 100.0,
+            fnmr * 100.0
+        );
     }
     let sg: Vec<f32> = genuine.iter().map(|&c| score_of(c)).collect();
     let si: Vec<f32> = impostor.iter().map(|&c| score_of(c)).collect();
-    println!("similarity(): genuine mean {:.3} min {:.3}; impostor mean {:.3} max {:.3}", mean(&sg), sg.iter().cloned().fold(1.0, f32::min), mean(&si), si.iter().cloned().fold(0.0, f32::max));
+    println!(
+        "similarity(): genuine mean {:.3} min {:.3}; impostor mean {:.3} max {:.3}",
+        mean(&sg),
+        sg.iter().cloned().fold(1.0, f32::min),
+        mean(&si),
+        si.iter().cloned().fold(0.0, f32::max)
+    );
 
     // the same pairs with face-api's own crop (no rotation) instead of our alignment
     let (mut g2, mut i2) = (Vec::new(), Vec::new());
@@ -106,7 +145,12 @@ fn main() {
     );
 
     // --- group and expression photos
-    let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "jpg")).collect();
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jpg"))
+        .collect();
     photos.sort();
     for p in &photos {
         let bytes = std::fs::read(p).unwrap();
@@ -126,10 +170,17 @@ fn main() {
     }
 
     // --- time per 640x480 JPEG
-    let src = image::open(dir.join("bbt3.jpg")).expect("bbt3.jpg").to_rgb8();
+    let src = image::open(dir.join("bbt3.jpg"))
+        .expect("bbt3.jpg")
+        .to_rgb8();
     let img = image::imageops::resize(&src, 640, 480, image::imageops::FilterType::Triangle);
     let mut jpg = Vec::new();
-    image::DynamicImage::ImageRgb8(img).write_to(&mut std::io::Cursor::new(&mut jpg), image::ImageFormat::Jpeg).unwrap();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut jpg),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
     let _ = engine.analyze(&jpg);
     let n = 20;
     let t = Instant::now();

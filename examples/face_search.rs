@@ -17,7 +17,10 @@ use registro::biometrics::face::{FaceGallery, Kernel, EMBEDDING_DIM};
 
 fn read_f32(path: &str) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 fn random_rows(n: usize, seed: u64) -> Vec<f32> {
@@ -34,14 +37,21 @@ fn random_rows(n: usize, seed: u64) -> Vec<f32> {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .map(|i| args[i + 1].clone())
+    };
     let k: usize = arg("--k").map_or(10, |v| v.parse().unwrap());
     let reps: usize = arg("--reps").map_or(3, |v| v.parse().unwrap());
     let (rows, queries) = if let Some(n) = arg("--random") {
         let n: usize = n.parse().unwrap();
         (random_rows(n, 1), random_rows(20, 2))
     } else {
-        (read_f32(&arg("--gallery").expect("--gallery")), read_f32(&arg("--queries").expect("--queries")))
+        (
+            read_f32(&arg("--gallery").expect("--gallery")),
+            read_f32(&arg("--queries").expect("--queries")),
+        )
     };
     let n = rows.len() / EMBEDDING_DIM;
     let mut g = FaceGallery::new();
@@ -95,7 +105,13 @@ fn main() {
     println!("ms_per_query {median:.3}");
     println!("bandwidth_gbps {gbps:.2}");
     println!("bound_ms {:.3}", bytes as f64 / (gbps * 1e9) * 1e3);
-    println!("top1 {}", top1.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","));
+    println!(
+        "top1 {}",
+        top1.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     if sink.is_nan() {
         println!("(nan)");
     }

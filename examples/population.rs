@@ -18,7 +18,9 @@
 //! distortion, missed and spurious minutiae); photos are the shared test faces.
 
 use rayon::prelude::*;
-use registro::biometrics::finger::synthetic::{ImpressionParams, MasterFinger, SyntheticConfig, SyntheticGenerator};
+use registro::biometrics::finger::synthetic::{
+    ImpressionParams, MasterFinger, SyntheticConfig, SyntheticGenerator,
+};
 use registro::biometrics::finger::FingerView;
 use registro::config::Config;
 use registro::db::models::NewRecord;
@@ -34,12 +36,18 @@ use std::time::Instant;
 const SEED: u64 = 20261129;
 
 fn masters(id: u64) -> [MasterFinger; 2] {
-    let mut g = SyntheticGenerator::new(SEED ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15), SyntheticConfig::default());
+    let mut g = SyntheticGenerator::new(
+        SEED ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        SyntheticConfig::default(),
+    );
     [g.master(), g.master()]
 }
 
 fn impression(id: u64, visit: u64, m: &MasterFinger) -> FingerView {
-    let mut g = SyntheticGenerator::new(SEED ^ id.wrapping_mul(31) ^ visit.wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 0xabc, SyntheticConfig::default());
+    let mut g = SyntheticGenerator::new(
+        SEED ^ id.wrapping_mul(31) ^ visit.wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 0xabc,
+        SyntheticConfig::default(),
+    );
     g.render(m, &ImpressionParams::default())
 }
 
@@ -99,7 +107,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .unwrap_or(0.0)
         / 1024.0
 }
@@ -118,7 +130,13 @@ fn main() -> anyhow::Result<()> {
     cfg.engine_threads = 2;
     let reg = Registro::open(cfg.clone())?;
     loader::load_all(&reg).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let who = Principal { actor: "device:population".into(), role: Role::Scanner, device_id: None, site: None, remote_addr: "local".into() };
+    let who = Principal {
+        actor: "device:population".into(),
+        role: Role::Scanner,
+        device_id: None,
+        site: None,
+        remote_addr: "local".into(),
+    };
     let workers = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
 
     // 1. Originals.
@@ -129,17 +147,34 @@ fn main() -> anyhow::Result<()> {
     // Two plain client threads (not a rayon pool: a rayon worker that waits on the engine
     // pool would steal another enrollment and nest them on its stack).
     let ids: Vec<String> = par_map(0..people, |i| {
-            {
-                let req: EnrollmentRequest = serde_json::from_value(body(&format!("orig-{i}"), i, 0, &format!("G{i}"), None)).unwrap();
-                let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else { panic!("enrollment {i} failed") };
-                false_dup.fetch_add(r.duplicates.iter().filter(|d| d.decision == "duplicate").count(), Ordering::Relaxed);
-                possible.fetch_add(r.duplicates.iter().filter(|d| d.decision == "possible").count(), Ordering::Relaxed);
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 2000 == 0 {
-                    eprintln!("enrolled {n}/{people} ({:.0}/s)", n as f64 / t0.elapsed().as_secs_f64());
-                }
-                r.record_id
-            }
+        let req: EnrollmentRequest =
+            serde_json::from_value(body(&format!("orig-{i}"), i, 0, &format!("G{i}"), None))
+                .unwrap();
+        let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else {
+            panic!("enrollment {i} failed")
+        };
+        false_dup.fetch_add(
+            r.duplicates
+                .iter()
+                .filter(|d| d.decision == "duplicate")
+                .count(),
+            Ordering::Relaxed,
+        );
+        possible.fetch_add(
+            r.duplicates
+                .iter()
+                .filter(|d| d.decision == "possible")
+                .count(),
+            Ordering::Relaxed,
+        );
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(2000) {
+            eprintln!(
+                "enrolled {n}/{people} ({:.0}/s)",
+                n as f64 / t0.elapsed().as_secs_f64()
+            );
+        }
+        r.record_id
     });
     let enroll_s = t0.elapsed().as_secs_f64();
 
@@ -151,23 +186,35 @@ fn main() -> anyhow::Result<()> {
     let rereg_possible = AtomicUsize::new(0);
     let rereg_mate_possible = AtomicUsize::new(0);
     par_map(rereg.iter().copied(), |i| {
-        {
-            let req: EnrollmentRequest = serde_json::from_value(body(&format!("again-{i}"), i, 1, &format!("Other{i}"), None)).unwrap();
-            let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else { panic!("re-enrollment {i} failed") };
-            for d in &r.duplicates {
-                let mate = d.record_id == ids[i as usize];
-                match (mate, d.decision.as_str()) {
-                    (true, "duplicate") => drop(found.fetch_add(1, Ordering::Relaxed)),
-                    (true, "possible") => drop(rereg_mate_possible.fetch_add(1, Ordering::Relaxed)),
-                    (false, "duplicate") => drop(rereg_false.fetch_add(1, Ordering::Relaxed)),
-                    (false, "possible") => drop(rereg_possible.fetch_add(1, Ordering::Relaxed)),
-                    _ => {}
-                }
+        let req: EnrollmentRequest = serde_json::from_value(body(
+            &format!("again-{i}"),
+            i,
+            1,
+            &format!("Other{i}"),
+            None,
+        ))
+        .unwrap();
+        let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else {
+            panic!("re-enrollment {i} failed")
+        };
+        for d in &r.duplicates {
+            let mate = d.record_id == ids[i as usize];
+            match (mate, d.decision.as_str()) {
+                (true, "duplicate") => drop(found.fetch_add(1, Ordering::Relaxed)),
+                (true, "possible") => drop(rereg_mate_possible.fetch_add(1, Ordering::Relaxed)),
+                (false, "duplicate") => drop(rereg_false.fetch_add(1, Ordering::Relaxed)),
+                (false, "possible") => drop(rereg_possible.fetch_add(1, Ordering::Relaxed)),
+                _ => {}
             }
         }
     });
     println!("population {people} people, 2 fingers each, enrolled in {enroll_s:.1} s ({:.0} enrollments/s on 2 threads)", people as f64 / enroll_s);
-    println!("reregistered {} found_as_duplicate {} mate_only_possible {}", rereg.len(), found.load(Ordering::Relaxed), rereg_mate_possible.load(Ordering::Relaxed));
+    println!(
+        "reregistered {} found_as_duplicate {} mate_only_possible {}",
+        rereg.len(),
+        found.load(Ordering::Relaxed),
+        rereg_mate_possible.load(Ordering::Relaxed)
+    );
     println!(
         "false_duplicates {} (originals) + {} (re-registrations); possible_non_mates {} (originals) + {} (re-registrations)",
         false_dup.load(Ordering::Relaxed),
@@ -193,10 +240,19 @@ fn main() -> anyhow::Result<()> {
                             .into_iter()
                             .map(|(pos, v)| {
                                 let f = registro::biometrics::finger::FingerFeatures::extract(&v);
-                                FingerFeatures { position: pos, format: "minutiae-json".into(), raw: vec![], minutiae: f.minutiae_count(), features: f.to_bytes() }
+                                FingerFeatures {
+                                    position: pos,
+                                    format: "minutiae-json".into(),
+                                    raw: vec![],
+                                    minutiae: f.minutiae_count(),
+                                    features: f.to_bytes(),
+                                }
                             })
                             .collect();
-                        let ex = Extracted { face: None, fingers };
+                        let ex = Extracted {
+                            face: None,
+                            fingers,
+                        };
                         let rid = format!("rec_bulk{id}");
                         let rec = NewRecord {
                             id: rid.clone(),
@@ -214,7 +270,13 @@ fn main() -> anyhow::Result<()> {
                             doc_index: None,
                             phone_index: None,
                             family_index: None,
-                            person_enc: keys.seal(&rid, "person", br#"{"person":{},"protection":{},"companions":[]}"#).unwrap(),
+                            person_enc: keys
+                                .seal(
+                                    &rid,
+                                    "person",
+                                    br#"{"person":{},"protection":{},"companions":[]}"#,
+                                )
+                                .unwrap(),
                             biometrics_enc: enrollment::seal_biometrics(&reg, &rid, &ex).unwrap(),
                             response_json: "{}".into(),
                         };
@@ -222,24 +284,45 @@ fn main() -> anyhow::Result<()> {
                     })
                     .collect()
             });
-            let seqs: Vec<i64> = reg.db.write(|c| -> Result<Vec<i64>, registro::error::ApiError> {
-                use diesel::prelude::*;
-                rows.iter()
-                    .map(|(r, _)| Ok(diesel::insert_into(records::table).values(r).returning(records::seq).get_result::<i64>(c)?))
-                    .collect()
-            }).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let seqs: Vec<i64> = reg
+                .db
+                .write(|c| -> Result<Vec<i64>, registro::error::ApiError> {
+                    use diesel::prelude::*;
+                    rows.iter()
+                        .map(|(r, _)| {
+                            Ok(diesel::insert_into(records::table)
+                                .values(r)
+                                .returning(records::seq)
+                                .get_result::<i64>(c)?)
+                        })
+                        .collect()
+                })
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             for (seq, (_, ex)) in seqs.iter().zip(&rows) {
                 reg.matcher.insert(*seq, ex);
             }
             start = stop;
         }
-        println!("bulk-added {bulk} people in {:.1} s; gallery now {} records", t.elapsed().as_secs_f64(), reg.matcher.len());
+        println!(
+            "bulk-added {bulk} people in {:.1} s; gallery now {} records",
+            t.elapsed().as_secs_f64(),
+            reg.matcher.len()
+        );
     }
 
     // 3. HTTP latency and throughput, with photos.
     let faces_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces");
     let mut photos: Vec<String> = Vec::new();
-    for p in ["amy", "bernadette", "howard", "leonard", "penny", "raj", "sheldon", "stuart"] {
+    for p in [
+        "amy",
+        "bernadette",
+        "howard",
+        "leonard",
+        "penny",
+        "raj",
+        "sheldon",
+        "stuart",
+    ] {
         for i in 1..=5 {
             if let Ok(b) = std::fs::read(faces_dir.join(p).join(format!("{p}{i}.png"))) {
                 use base64::Engine;
@@ -248,21 +331,37 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let device_key = {
-        let admin = registro::service::Principal { actor: "admin".into(), role: Role::Admin, device_id: None, site: None, remote_addr: "local".into() };
-        registro::service::auth::create_device(&reg, &admin, "load", "PA-METETI").map_err(|e| anyhow::anyhow!("{e}"))?.api_key
+        let admin = registro::service::Principal {
+            actor: "admin".into(),
+            role: Role::Admin,
+            device_id: None,
+            site: None,
+            remote_addr: "local".into(),
+        };
+        registro::service::auth::create_device(&reg, &admin, "load", "PA-METETI")
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .api_key
     };
     reg.set_ready();
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let base = format!("http://{}", listener.local_addr()?);
     let r2: Arc<Registro> = reg.clone();
     std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move { registro::http::server(r2, listener, 2).unwrap().await.ok() });
+        actix_web::rt::System::new()
+            .block_on(async move { registro::http::server(r2, listener, 2).unwrap().await.ok() });
     });
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let send = |agent: &ureq::Agent, b: &Value| -> (u16, f64) {
         let t = Instant::now();
-        let r = agent.post(&format!("{base}/api/v1/enrollments")).header("Authorization", &format!("Bearer {device_key}")).send_json(b).unwrap();
+        let r = agent
+            .post(&format!("{base}/api/v1/enrollments"))
+            .header("Authorization", &format!("Bearer {device_key}"))
+            .send_json(b)
+            .unwrap();
         (r.status().as_u16(), t.elapsed().as_secs_f64() * 1000.0)
     };
     let mut lat = Vec::new();
@@ -287,21 +386,35 @@ fn main() -> anyhow::Result<()> {
             s.spawn(move || {
                 for j in 0..per_client {
                     let id = 6_000_000 + c * 1000 + j;
-                    let photo = (!photos.is_empty()).then(|| photos[(c + j) as usize % photos.len()].as_str());
+                    let photo = (!photos.is_empty())
+                        .then(|| photos[(c + j) as usize % photos.len()].as_str());
                     send(&agent, &body(&format!("tp-{c}-{j}"), id, 0, "T", photo));
                 }
             });
         }
     });
-    println!("throughput 16 clients: {:.1} enrollments/s ({} requests)", (16 * per_client) as f64 / t.elapsed().as_secs_f64(), 16 * per_client);
+    println!(
+        "throughput 16 clients: {:.1} enrollments/s ({} requests)",
+        (16 * per_client) as f64 / t.elapsed().as_secs_f64(),
+        16 * per_client
+    );
 
     // 4. Memory and start-up.
     let n = reg.matcher.len();
-    println!("gallery_memory_bytes_per_person {:.0} ({} records); process RSS {:.0} MiB", reg.matcher.memory_bytes() as f64 / n as f64, n, rss_mib());
+    println!(
+        "gallery_memory_bytes_per_person {:.0} ({} records); process RSS {:.0} MiB",
+        reg.matcher.memory_bytes() as f64 / n as f64,
+        n,
+        rss_mib()
+    );
     let t = Instant::now();
     let fresh = Registro::open(cfg)?;
     loader::load_all(&fresh).map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("startup_to_ready_s {:.2} ({} records loaded)", t.elapsed().as_secs_f64(), fresh.matcher.len());
+    println!(
+        "startup_to_ready_s {:.2} ({} records loaded)",
+        t.elapsed().as_secs_f64(),
+        fresh.matcher.len()
+    );
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

@@ -25,7 +25,10 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn client(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Client { code, message: message.into() }
+        ApiError::Client {
+            code,
+            message: message.into(),
+        }
     }
     pub fn internal(context: impl std::fmt::Display) -> Self {
         ApiError::Internal(context.to_string())
@@ -47,9 +50,8 @@ impl ApiError {
 /// engines' codes (`no_face`, `template_truncated`, …) are.
 pub fn status_for_code(code: &str) -> StatusCode {
     match code {
-        "bad_request" | "invalid_json" | "purpose_required" | "invalid_cursor" | "invalid_query" => {
-            StatusCode::BAD_REQUEST
-        }
+        "bad_request" | "invalid_json" | "purpose_required" | "invalid_cursor"
+        | "invalid_query" => StatusCode::BAD_REQUEST,
         "unauthorized" | "invalid_credentials" | "token_expired" => StatusCode::UNAUTHORIZED,
         "forbidden" => StatusCode::FORBIDDEN,
         "not_found" => StatusCode::NOT_FOUND,
@@ -75,7 +77,10 @@ struct Inner<'a> {
 
 /// Builds the JSON error body of API.md.
 pub fn error_body(code: &str, message: &str) -> serde_json::Value {
-    serde_json::to_value(Body { error: Inner { code, message } }).unwrap_or_default()
+    serde_json::to_value(Body {
+        error: Inner { code, message },
+    })
+    .unwrap_or_default()
 }
 
 impl ResponseError for ApiError {
@@ -128,11 +133,19 @@ mod tests {
         assert_eq!(status_for_code("purpose_required"), StatusCode::BAD_REQUEST);
         assert_eq!(status_for_code("forbidden"), StatusCode::FORBIDDEN);
         assert_eq!(status_for_code("no_face"), StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(status_for_code("internal"), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            status_for_code("internal"),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
         let e = ApiError::Internal("secret detail".into());
         let body = actix_web::body::to_bytes(e.error_response().into_body());
-        let bytes = futures_util::FutureExt::now_or_never(body).unwrap().unwrap();
+        let bytes = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap();
         let text = String::from_utf8(bytes.to_vec()).unwrap();
-        assert!(!text.contains("secret detail"), "internal context must not leak: {text}");
+        assert!(
+            !text.contains("secret detail"),
+            "internal context must not leak: {text}"
+        );
     }
 }

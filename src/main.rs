@@ -7,10 +7,19 @@ use registro::service::{auth, keys, loader, Registro};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "registro", version, about = "Registration and biometric de-duplication of migrants at first arrival")]
+#[command(
+    name = "registro",
+    version,
+    about = "Registration and biometric de-duplication of migrants at first arrival"
+)]
 struct Cli {
     /// Database URL: sqlite://PATH (default) or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "REGISTRO_DATABASE_URL", default_value = "sqlite://./registro.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "REGISTRO_DATABASE_URL",
+        default_value = "sqlite://./registro.db"
+    )]
     database: String,
     /// Master key file (default: registro.key beside the SQLite file).
     #[arg(long, global = true, env = "REGISTRO_KEY_FILE")]
@@ -68,8 +77,13 @@ enum KeysCommand {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRO_LOG").unwrap_or_else(|_| "info".into());
-    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRO_LOG")
+        .unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn config(cli: &Cli) -> Config {
@@ -85,7 +99,13 @@ fn main() -> anyhow::Result<()> {
     init_logging();
     let mut cfg = config(&cli);
     match cli.command {
-        Command::Serve { listen, body_limit, workers, models_dir, follow_ms } => {
+        Command::Serve {
+            listen,
+            body_limit,
+            workers,
+            models_dir,
+            follow_ms,
+        } => {
             cfg.listen = listen;
             cfg.body_limit = body_limit;
             cfg.workers = workers;
@@ -94,7 +114,8 @@ fn main() -> anyhow::Result<()> {
                 cfg.models_dir = m;
             }
             let reg = Registro::open(cfg.clone()).context("cannot start")?;
-            let listener = std::net::TcpListener::bind(&cfg.listen).with_context(|| format!("cannot listen on {}", cfg.listen))?;
+            let listener = std::net::TcpListener::bind(&cfg.listen)
+                .with_context(|| format!("cannot listen on {}", cfg.listen))?;
             tracing::info!(listen = %cfg.listen, backend = ?reg.db.backend(), "registro serving");
             let rt = actix_web::rt::System::new();
             rt.block_on(async move {
@@ -106,12 +127,20 @@ fn main() -> anyhow::Result<()> {
             registro::db::Db::open(&cfg.database_url, 1)?;
             println!("migrations applied");
         }
-        Command::Admin { command: AdminCommand::Bootstrap { username } } => {
+        Command::Admin {
+            command: AdminCommand::Bootstrap { username },
+        } => {
             let reg = Registro::open(cfg)?;
-            let password = auth::bootstrap_admin(&reg, &username).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("{}", serde_json::json!({"username": username, "password": password}));
+            let password =
+                auth::bootstrap_admin(&reg, &username).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}",
+                serde_json::json!({"username": username, "password": password})
+            );
         }
-        Command::Keys { command: KeysCommand::Rotate } => {
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => {
             let reg = Registro::open(cfg)?;
             let (kid, n) = keys::rotate(&reg.db, &reg.keys())?;
             println!("{}", serde_json::json!({"key_id": kid, "resealed": n}));

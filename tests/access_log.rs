@@ -26,17 +26,30 @@ fn every_read_is_logged_and_the_chain_detects_edits_deletions_and_reordering() {
     let scanner = app.device("PA-DARIEN-LAJASBLANCAS");
     let inv = app.user("investigator");
     let auditor = app.user("auditor");
-    let r = app.post("/api/v1/enrollments", Some(&scanner), &enrollment("a-1", 5, json!({"family_names": "Ruiz"})));
+    let r = app.post(
+        "/api/v1/enrollments",
+        Some(&scanner),
+        &enrollment("a-1", 5, json!({"family_names": "Ruiz"})),
+    );
     let rid = r.body["record_id"].as_str().unwrap().to_string();
     let no_purpose = app.get(&format!("/api/v1/records/{rid}"), Some(&inv));
     assert_eq!(no_purpose.status, 400);
     assert_eq!(no_purpose.body["error"]["code"], "purpose_required");
-    let read = app.request("GET", &format!("/api/v1/records/{rid}"), Some(&inv), &[("X-Purpose", "case 17 follow-up")], None);
+    let read = app.request(
+        "GET",
+        &format!("/api/v1/records/{rid}"),
+        Some(&inv),
+        &[("X-Purpose", "case 17 follow-up")],
+        None,
+    );
     assert_eq!(read.status, 200);
     // A denied request is logged too.
     assert_eq!(app.get("/api/v1/audit", Some(&inv)).status, 403);
 
-    let log = app.get(&format!("/api/v1/audit?record_id={rid}&action=record.read"), Some(&auditor));
+    let log = app.get(
+        &format!("/api/v1/audit?record_id={rid}&action=record.read"),
+        Some(&auditor),
+    );
     assert_eq!(log.status, 200, "{}", log.text);
     let items = log.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
@@ -44,12 +57,29 @@ fn every_read_is_logged_and_the_chain_detects_edits_deletions_and_reordering() {
     assert_eq!(items[0]["outcome"], "ok");
     assert_eq!(items[0]["status"], 200);
     let denied = app.get("/api/v1/audit?action=GET%20/api/v1/audit", Some(&auditor));
-    assert!(denied.body["items"].as_array().unwrap().iter().any(|e| e["outcome"] == "denied" && e["status"] == 403), "{}", denied.text);
+    assert!(
+        denied.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "denied" && e["status"] == 403),
+        "{}",
+        denied.text
+    );
     let logins = app.get("/api/v1/audit?action=auth.login&limit=2", Some(&auditor));
     assert_eq!(logins.body["items"].as_array().unwrap().len(), 2);
-    let cursor = logins.body["next_cursor"].as_str().expect("more logins").to_string();
-    let next = app.get(&format!("/api/v1/audit?action=auth.login&limit=2&cursor={cursor}"), Some(&auditor));
-    assert!(next.body["items"][0]["seq"].as_i64().unwrap() < logins.body["items"][1]["seq"].as_i64().unwrap());
+    let cursor = logins.body["next_cursor"]
+        .as_str()
+        .expect("more logins")
+        .to_string();
+    let next = app.get(
+        &format!("/api/v1/audit?action=auth.login&limit=2&cursor={cursor}"),
+        Some(&auditor),
+    );
+    assert!(
+        next.body["items"][0]["seq"].as_i64().unwrap()
+            < logins.body["items"][1]["seq"].as_i64().unwrap()
+    );
 
     let v = app.get("/api/v1/audit/verify", Some(&auditor));
     assert_eq!(v.body["chain_ok"], true, "{}", v.text);
@@ -57,7 +87,10 @@ fn every_read_is_logged_and_the_chain_detects_edits_deletions_and_reordering() {
     assert!(v.body["first_bad_seq"].is_null());
 
     // Edit one entry in the database: verify names it.
-    tamper(&app, "UPDATE audit_log SET purpose = 'nothing to see' WHERE seq = 4");
+    tamper(
+        &app,
+        "UPDATE audit_log SET purpose = 'nothing to see' WHERE seq = 4",
+    );
     let v = app.get("/api/v1/audit/verify", Some(&auditor));
     assert_eq!(v.body["chain_ok"], false);
     assert_eq!(v.body["first_bad_seq"], 4);
@@ -106,7 +139,11 @@ fn concurrent_writers_keep_one_chain() {
             let scanner = &scanner;
             s.spawn(move || {
                 for i in 0..5u64 {
-                    let r = app.post("/api/v1/enrollments", Some(scanner), &enrollment(&format!("cc-{t}-{i}"), t * 100 + i, json!({})));
+                    let r = app.post(
+                        "/api/v1/enrollments",
+                        Some(scanner),
+                        &enrollment(&format!("cc-{t}-{i}"), t * 100 + i, json!({})),
+                    );
                     assert_eq!(r.status, 201, "{}", r.text);
                 }
             });

@@ -10,14 +10,22 @@ fn route_role_table() {
     let investigator = app.user("investigator");
     let auditor = app.user("auditor");
     let admin = app.admin_token.clone();
-    let roles: [(&str, &str); 4] =
-        [("scanner", &scanner), ("investigator", &investigator), ("auditor", &auditor), ("admin", &admin)];
+    let roles: [(&str, &str); 4] = [
+        ("scanner", &scanner),
+        ("investigator", &investigator),
+        ("auditor", &auditor),
+        ("admin", &admin),
+    ];
     // (method, path, allowed roles); public routes have none and are checked separately.
     let table: &[(&str, &str, &[&str])] = &[
         ("POST", "/api/v1/users", &["admin"]),
         ("POST", "/api/v1/devices", &["admin"]),
         ("POST", "/api/v1/enrollments", &["scanner", "investigator"]),
-        ("POST", "/api/v1/enrollments/batch", &["scanner", "investigator"]),
+        (
+            "POST",
+            "/api/v1/enrollments/batch",
+            &["scanner", "investigator"],
+        ),
         ("POST", "/api/v1/identify", &["scanner", "investigator"]),
         ("GET", "/api/v1/records/rec_x", &["investigator"]),
         ("GET", "/api/v1/records", &["investigator"]),
@@ -32,19 +40,42 @@ fn route_role_table() {
     // The table covers every authenticated route of the server.
     let authed: Vec<_> = registro::http::ROUTES
         .iter()
-        .filter(|(_, p)| p.starts_with("/api/v1/") && *p != "/api/v1/auth/login" && *p != "/api/v1/openapi.json")
+        .filter(|(_, p)| {
+            p.starts_with("/api/v1/") && *p != "/api/v1/auth/login" && *p != "/api/v1/openapi.json"
+        })
         .collect();
-    assert_eq!(authed.len(), table.len(), "every authenticated route is in the table");
+    assert_eq!(
+        authed.len(),
+        table.len(),
+        "every authenticated route is in the table"
+    );
     for (method, path, allowed) in table {
         let r = app.request(method, path, None, &[], Some(&json!({})));
         assert_eq!(r.status, 401, "{method} {path} without a token");
         assert_eq!(r.body["error"]["code"], "unauthorized");
-        let r = app.request(method, path, Some("rgt_not-a-real-token"), &[], Some(&json!({})));
+        let r = app.request(
+            method,
+            path,
+            Some("rgt_not-a-real-token"),
+            &[],
+            Some(&json!({})),
+        );
         assert_eq!(r.status, 401, "{method} {path} with an unknown token");
         for (role, token) in roles {
-            let r = app.request(method, path, Some(token), &[("X-Purpose", "role table test")], Some(&json!({})));
+            let r = app.request(
+                method,
+                path,
+                Some(token),
+                &[("X-Purpose", "role table test")],
+                Some(&json!({})),
+            );
             if allowed.contains(&role) {
-                assert!(r.status != 401 && r.status != 403, "{method} {path} as {role}: got {} {}", r.status, r.text);
+                assert!(
+                    r.status != 401 && r.status != 403,
+                    "{method} {path} as {role}: got {} {}",
+                    r.status,
+                    r.text
+                );
             } else {
                 assert_eq!(r.status, 403, "{method} {path} as {role}: {}", r.text);
                 assert_eq!(r.body["error"]["code"], "forbidden");
@@ -66,21 +97,44 @@ fn login_answers_unknown_user_and_wrong_password_alike_and_rate_limits() {
         &json!({"username": username, "password": "a long enough password", "role": "investigator"}),
     );
     assert_eq!(r.status, 201);
-    let wrong = app.post("/api/v1/auth/login", None, &json!({"username": username, "password": "wrong password!!"}));
-    let unknown = app.post("/api/v1/auth/login", None, &json!({"username": "nobody-here", "password": "wrong password!!"}));
+    let wrong = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": username, "password": "wrong password!!"}),
+    );
+    let unknown = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": "nobody-here", "password": "wrong password!!"}),
+    );
     assert_eq!(wrong.status, 401);
     assert_eq!(unknown.status, 401);
-    assert_eq!(wrong.body, unknown.body, "same answer whether the user exists or not");
-    let ok = app.post("/api/v1/auth/login", None, &json!({"username": username, "password": "a long enough password"}));
+    assert_eq!(
+        wrong.body, unknown.body,
+        "same answer whether the user exists or not"
+    );
+    let ok = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": username, "password": "a long enough password"}),
+    );
     assert_eq!(ok.status, 200);
     assert_eq!(ok.body["role"], "investigator");
     assert!(ok.body["expires_at"].as_str().unwrap().ends_with('Z'));
     // Five failures for one username lock it for the window, even with the right password.
     for _ in 0..5 {
-        let r = app.post("/api/v1/auth/login", None, &json!({"username": username, "password": "still wrong!!"}));
+        let r = app.post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": username, "password": "still wrong!!"}),
+        );
         assert!(r.status == 401 || r.status == 429);
     }
-    let locked = app.post("/api/v1/auth/login", None, &json!({"username": username, "password": "a long enough password"}));
+    let locked = app.post(
+        "/api/v1/auth/login",
+        None,
+        &json!({"username": username, "password": "a long enough password"}),
+    );
     assert_eq!(locked.status, 429, "{}", locked.text);
     assert_eq!(locked.body["error"]["code"], "too_many_attempts");
 }
@@ -91,18 +145,39 @@ fn users_and_devices_validate_input_and_device_keys_are_scanner_tokens() {
     let admin = app.admin_token.clone();
     let before = app.count("users");
     for (body, code) in [
-        (json!({"username": "x", "password": "short", "role": "investigator"}), "weak_password"),
-        (json!({"username": "x", "password": "a long enough password", "role": "emperor"}), "invalid_role"),
-        (json!({"username": "bad name!", "password": "a long enough password", "role": "auditor"}), "invalid_username"),
+        (
+            json!({"username": "x", "password": "short", "role": "investigator"}),
+            "weak_password",
+        ),
+        (
+            json!({"username": "x", "password": "a long enough password", "role": "emperor"}),
+            "invalid_role",
+        ),
+        (
+            json!({"username": "bad name!", "password": "a long enough password", "role": "auditor"}),
+            "invalid_username",
+        ),
     ] {
         let r = app.post("/api/v1/users", Some(&admin), &body);
         assert_eq!(r.status, 422, "{}", r.text);
         assert_eq!(r.body["error"]["code"], code);
     }
-    assert_eq!(app.count("users"), before, "rejected requests create nothing");
-    let r = app.post("/api/v1/users", Some(&admin), &json!({"username": "dup", "password": "a long enough password", "role": "auditor"}));
+    assert_eq!(
+        app.count("users"),
+        before,
+        "rejected requests create nothing"
+    );
+    let r = app.post(
+        "/api/v1/users",
+        Some(&admin),
+        &json!({"username": "dup", "password": "a long enough password", "role": "auditor"}),
+    );
     assert_eq!(r.status, 201);
-    let r = app.post("/api/v1/users", Some(&admin), &json!({"username": "dup", "password": "a long enough password", "role": "auditor"}));
+    let r = app.post(
+        "/api/v1/users",
+        Some(&admin),
+        &json!({"username": "dup", "password": "a long enough password", "role": "auditor"}),
+    );
     assert_eq!(r.status, 409);
     assert_eq!(r.body["error"]["code"], "username_taken");
 
@@ -113,17 +188,34 @@ fn users_and_devices_validate_input_and_device_keys_are_scanner_tokens() {
         use registro::db::schema::devices;
         app.reg
             .db
-            .read(|c| -> Result<String, registro::error::ApiError> { Ok(devices::table.select(devices::key_hash).first(c)?) })
+            .read(|c| -> Result<String, registro::error::ApiError> {
+                Ok(devices::table.select(devices::key_hash).first(c)?)
+            })
             .unwrap()
     };
-    assert!(stored.starts_with("$argon2id$"), "device keys are stored as Argon2id hashes");
+    assert!(
+        stored.starts_with("$argon2id$"),
+        "device keys are stored as Argon2id hashes"
+    );
     assert!(!stored.contains(key.rsplit('_').next().unwrap()));
     // A device may enroll but not read records.
-    let r = app.post("/api/v1/enrollments", Some(&key), &enrollment("dev-cap-1", 1, json!({})));
+    let r = app.post(
+        "/api/v1/enrollments",
+        Some(&key),
+        &enrollment("dev-cap-1", 1, json!({})),
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(app.get("/api/v1/records", Some(&key)).status, 403);
     // A tampered key is unknown.
     let mut bad = key.clone();
     bad.push('x');
-    assert_eq!(app.post("/api/v1/enrollments", Some(&bad), &enrollment("dev-cap-2", 2, json!({}))).status, 401);
+    assert_eq!(
+        app.post(
+            "/api/v1/enrollments",
+            Some(&bad),
+            &enrollment("dev-cap-2", 2, json!({}))
+        )
+        .status,
+        401
+    );
 }

@@ -12,12 +12,24 @@ impl Drop for Proc {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn spawn(dir: &std::path::Path, url: &str, port: u16) -> Proc {
     let child = Command::new(env!("CARGO_BIN_EXE_registro"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", url, "--workers", "2"])
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database",
+            url,
+            "--workers",
+            "2",
+        ])
         .env("REGISTRO_KEY_FILE", dir.join("registro.key"))
         .env("REGISTRO_LOG", "warn")
         .stdout(Stdio::null())
@@ -39,18 +51,41 @@ fn spawn(dir: &std::path::Path, url: &str, port: u16) -> Proc {
 
 fn bootstrap(dir: &std::path::Path, url: &str) -> (String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_registro"))
-        .args(["admin", "bootstrap", "--username", "root-admin", "--database", url])
+        .args([
+            "admin",
+            "bootstrap",
+            "--username",
+            "root-admin",
+            "--database",
+            url,
+        ])
         .env("REGISTRO_KEY_FILE", dir.join("registro.key"))
         .env("REGISTRO_LOG", "warn")
         .output()
         .expect("bootstrap");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
-    (v["username"].as_str().unwrap().into(), v["password"].as_str().unwrap().into())
+    (
+        v["username"].as_str().unwrap().into(),
+        v["password"].as_str().unwrap().into(),
+    )
 }
 
-fn post(a: &ureq::Agent, url: &str, token: &str, body: &serde_json::Value) -> Option<(u16, serde_json::Value)> {
-    let mut r = a.post(url).header("Authorization", &format!("Bearer {token}")).send_json(body).ok()?;
+fn post(
+    a: &ureq::Agent,
+    url: &str,
+    token: &str,
+    body: &serde_json::Value,
+) -> Option<(u16, serde_json::Value)> {
+    let mut r = a
+        .post(url)
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(body)
+        .ok()?;
     let status = r.status().as_u16();
     let v = r.body_mut().read_json::<serde_json::Value>().ok()?;
     Some((status, v))
@@ -68,13 +103,31 @@ fn kill_9_loses_nothing_acknowledged() {
     let base = format!("http://127.0.0.1:{port}");
     let a = agent();
     let login = |u: &str, p: &str| -> String {
-        let mut r = a.post(&format!("{base}/api/v1/auth/login")).send_json(json!({"username": u, "password": p})).unwrap();
-        r.body_mut().read_json::<serde_json::Value>().unwrap()["token"].as_str().unwrap().to_string()
+        let mut r = a
+            .post(&format!("{base}/api/v1/auth/login"))
+            .send_json(json!({"username": u, "password": p}))
+            .unwrap();
+        r.body_mut().read_json::<serde_json::Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let admin = login(&user, &pw);
-    let dev = post(&a, &format!("{base}/api/v1/devices"), &admin, &json!({"name": "t", "site": "PA-METETI"})).unwrap().1;
+    let dev = post(
+        &a,
+        &format!("{base}/api/v1/devices"),
+        &admin,
+        &json!({"name": "t", "site": "PA-METETI"}),
+    )
+    .unwrap()
+    .1;
     let key = dev["api_key"].as_str().unwrap().to_string();
-    post(&a, &format!("{base}/api/v1/users"), &admin, &json!({"username": "inv1", "password": "a long enough password", "role": "investigator"}));
+    post(
+        &a,
+        &format!("{base}/api/v1/users"),
+        &admin,
+        &json!({"username": "inv1", "password": "a long enough password", "role": "investigator"}),
+    );
 
     let acked = std::sync::Mutex::new(Vec::<(String, String)>::new());
     let stop = std::sync::atomic::AtomicBool::new(false);
@@ -88,8 +141,20 @@ fn kill_9_loses_nothing_acknowledged() {
                         break;
                     }
                     let cap = format!("k9-{t}-{i}");
-                    match post(&a, &format!("{base}/api/v1/enrollments"), key, &enrollment(&cap, t * 100_000 + i, json!({"family_names": format!("F{t}x{i}")}))) {
-                        Some((201, v)) => acked.lock().unwrap().push((cap, v["record_id"].as_str().unwrap().to_string())),
+                    match post(
+                        &a,
+                        &format!("{base}/api/v1/enrollments"),
+                        key,
+                        &enrollment(
+                            &cap,
+                            t * 100_000 + i,
+                            json!({"family_names": format!("F{t}x{i}")}),
+                        ),
+                    ) {
+                        Some((201, v)) => acked
+                            .lock()
+                            .unwrap()
+                            .push((cap, v["record_id"].as_str().unwrap().to_string())),
                         _ => break,
                     }
                 }
@@ -110,8 +175,14 @@ fn kill_9_loses_nothing_acknowledged() {
     let _server2 = spawn(&dir, &url, port2);
     let base2 = format!("http://127.0.0.1:{port2}");
     let login2 = {
-        let mut r = a.post(&format!("{base2}/api/v1/auth/login")).send_json(json!({"username": "inv1", "password": "a long enough password"})).unwrap();
-        r.body_mut().read_json::<serde_json::Value>().unwrap()["token"].as_str().unwrap().to_string()
+        let mut r = a
+            .post(&format!("{base2}/api/v1/auth/login"))
+            .send_json(json!({"username": "inv1", "password": "a long enough password"}))
+            .unwrap();
+        r.body_mut().read_json::<serde_json::Value>().unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     for (cap, rid) in &acked {
         let mut r = a
@@ -124,7 +195,13 @@ fn kill_9_loses_nothing_acknowledged() {
         let v: serde_json::Value = r.body_mut().read_json().unwrap();
         assert_eq!(v["capture_id"], cap.as_str());
         // The retry after the crash answers with the same record.
-        let (status, again) = post(&a, &format!("{base2}/api/v1/enrollments"), &key, &enrollment(cap, 0, json!({}))).unwrap();
+        let (status, again) = post(
+            &a,
+            &format!("{base2}/api/v1/enrollments"),
+            &key,
+            &enrollment(cap, 0, json!({})),
+        )
+        .unwrap();
         assert_eq!(status, 200);
         assert_eq!(again["record_id"], rid.as_str());
     }

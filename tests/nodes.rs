@@ -12,7 +12,11 @@ fn two_nodes_see_each_others_enrollments_and_deletions() {
     let b = TestApp::start_on(a.dir.clone(), a.db_url.clone(), cfg);
     let scan_a = a.device("PA-DARIEN-LAJASBLANCAS");
     let scan_b = b.device("PA-METETI");
-    let r = a.post("/api/v1/enrollments", Some(&scan_a), &capture2("n-1", 102, 101, 1, json!({})));
+    let r = a.post(
+        "/api/v1/enrollments",
+        Some(&scan_a),
+        &capture2("n-1", 102, 101, 1, json!({})),
+    );
     assert_eq!(r.status, 201);
     let rid = r.body["record_id"].as_str().unwrap().to_string();
     let probe = json!({"fingerprints": [fvc_finger(2, 102, 2), fvc_finger(3, 101, 2)]});
@@ -25,19 +29,42 @@ fn two_nodes_see_each_others_enrollments_and_deletions() {
     };
     let t0 = Instant::now();
     while !found_on_b() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "node B never saw node A's enrollment");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "node B never saw node A's enrollment"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // And a re-registration on B is a duplicate of A's record.
-    let again = b.post("/api/v1/enrollments", Some(&scan_b), &capture2("n-2", 102, 101, 2, json!({})));
-    assert_eq!(again.body["duplicates"][0]["record_id"], rid.as_str(), "{}", again.text);
-    assert_eq!(again.body["duplicates"][0]["decision"], "duplicate", "{}", again.text);
+    let again = b.post(
+        "/api/v1/enrollments",
+        Some(&scan_b),
+        &capture2("n-2", 102, 101, 2, json!({})),
+    );
+    assert_eq!(
+        again.body["duplicates"][0]["record_id"],
+        rid.as_str(),
+        "{}",
+        again.text
+    );
+    assert_eq!(
+        again.body["duplicates"][0]["decision"], "duplicate",
+        "{}",
+        again.text
+    );
     // Deleted on A: gone from B.
-    let d = a.post(&format!("/api/v1/records/{rid}/delete"), Some(&a.admin_token), &json!({"reason": "erasure request"}));
+    let d = a.post(
+        &format!("/api/v1/records/{rid}/delete"),
+        Some(&a.admin_token),
+        &json!({"reason": "erasure request"}),
+    );
     assert_eq!(d.status, 200);
     let t0 = Instant::now();
     while found_on_b() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "node B kept a deleted record");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "node B kept a deleted record"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

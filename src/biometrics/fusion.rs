@@ -35,7 +35,8 @@ pub fn normal_cdf(z: f64) -> f64 {
     let x = z / std::f64::consts::SQRT_2;
     let t = 1.0 / (1.0 + 0.3275911 * x.abs());
     let y = 1.0
-        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592)
+        - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t
+            + 0.254829592)
             * t
             * (-x * x).exp();
     let erf = if x >= 0.0 { y } else { -y };
@@ -45,7 +46,9 @@ pub fn normal_cdf(z: f64) -> f64 {
 /// Estimated face FMR at cosine similarity `cos` between two L2-normalised descriptors: the
 /// probability that two different people's descriptors are at least this close.
 pub fn face_false_match_rate(cos: f32) -> f64 {
-    let d = (2.0 - 2.0 * f64::from(cos.clamp(-1.0, 1.0))).max(0.0).sqrt();
+    let d = (2.0 - 2.0 * f64::from(cos.clamp(-1.0, 1.0)))
+        .max(0.0)
+        .sqrt();
     normal_cdf((d - FACE_IMPOSTOR_DISTANCE_MEAN) / FACE_IMPOSTOR_DISTANCE_SD).clamp(1e-12, 1.0)
 }
 

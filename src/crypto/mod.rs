@@ -114,7 +114,10 @@ fn hkdf32(master: &[u8; 32], info: &[u8]) -> [u8; 32] {
 }
 
 fn key_error(path: &Path, reason: impl Into<String>) -> CryptoError {
-    CryptoError::KeyFile { path: path.display().to_string(), reason: reason.into() }
+    CryptoError::KeyFile {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
 }
 
 impl KeyRing {
@@ -154,7 +157,13 @@ impl KeyRing {
             let data = hkdf32(key, b"registro/data/aes-256-gcm/v1");
             let check = hkdf32(key, b"registro/key-check/v1");
             let cipher = Aes256Gcm::new(&data.into());
-            keys.insert(*kid, DataKey { cipher, check: hex::encode(&check[..16]) });
+            keys.insert(
+                *kid,
+                DataKey {
+                    cipher,
+                    check: hex::encode(&check[..16]),
+                },
+            );
         }
         let first = entries[0].1;
         let index_keys = [
@@ -163,7 +172,13 @@ impl KeyRing {
             hkdf32(&first, IndexedField::FamilyNames.label()),
         ];
         let audit_key = hkdf32(&first, b"registro/audit-chain/v1");
-        KeyRing { keys, current: entries[entries.len() - 1].0, index_keys, audit_key, path }
+        KeyRing {
+            keys,
+            current: entries[entries.len() - 1].0,
+            index_keys,
+            audit_key,
+            path,
+        }
     }
 
     /// An in-memory ring for tests and tools.
@@ -204,7 +219,13 @@ impl KeyRing {
         let aad = Self::aad(record_id, field);
         let ct = key
             .cipher
-            .encrypt(&nonce.into(), Payload { msg: plain, aad: &aad })
+            .encrypt(
+                &nonce.into(),
+                Payload {
+                    msg: plain,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Seal)?;
         let mut out = Vec::with_capacity(HEADER + ct.len());
         out.push(MAGIC);
@@ -220,17 +241,30 @@ impl KeyRing {
         if sealed.len() < HEADER + 16 || sealed[0] != MAGIC || sealed[1] != VERSION {
             return Err(CryptoError::Malformed);
         }
-        Ok(u32::from_be_bytes([sealed[2], sealed[3], sealed[4], sealed[5]]))
+        Ok(u32::from_be_bytes([
+            sealed[2], sealed[3], sealed[4], sealed[5],
+        ]))
     }
 
-    pub fn open(&self, record_id: &str, field: &str, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    pub fn open(
+        &self,
+        record_id: &str,
+        field: &str,
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let kid = Self::kid_of(sealed)?;
         let key = self.keys.get(&kid).ok_or(CryptoError::UnknownKey(kid))?;
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&sealed[6..18]);
         let aad = Self::aad(record_id, field);
         key.cipher
-            .decrypt(&nonce.into(), Payload { msg: &sealed[HEADER..], aad: &aad })
+            .decrypt(
+                &nonce.into(),
+                Payload {
+                    msg: &sealed[HEADER..],
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Open)
     }
 
@@ -266,7 +300,8 @@ impl KeyRing {
     /// Appends a fresh key to the key file (atomically: write a temporary file, fsync,
     /// rename) and returns the reloaded ring whose current key is the new one.
     pub fn add_key(&self) -> Result<KeyRing, CryptoError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| key_error(&self.path, e.to_string()))?;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| key_error(&self.path, e.to_string()))?;
         let mut entries = parse_key_file(&text).map_err(|r| key_error(&self.path, r))?;
         let next = entries.iter().map(|(k, _)| *k).max().unwrap_or(0) + 1;
         let mut key = [0u8; 32];
@@ -287,10 +322,13 @@ fn parse_key_file(text: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
         let (kid, hexkey) = line
             .split_once(':')
             .ok_or_else(|| format!("line {}: expected <kid>:<hex key>", n + 1))?;
-        let kid: u32 = kid.parse().map_err(|_| format!("line {}: bad key id", n + 1))?;
+        let kid: u32 = kid
+            .parse()
+            .map_err(|_| format!("line {}: bad key id", n + 1))?;
         let bytes = hex::decode(hexkey).map_err(|_| format!("line {}: key is not hex", n + 1))?;
-        let key: [u8; 32] =
-            bytes.try_into().map_err(|_| format!("line {}: key must be 32 bytes", n + 1))?;
+        let key: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("line {}: key must be 32 bytes", n + 1))?;
         if out.iter().any(|(k, _)| *k == kid) {
             return Err(format!("line {}: duplicate key id {kid}", n + 1));
         }
@@ -303,7 +341,9 @@ fn parse_key_file(text: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
 }
 
 fn write_key_file(path: &Path, entries: &[(u32, [u8; 32])]) -> Result<(), CryptoError> {
-    let mut text = String::from("# registro master keys: <kid>:<hex>; the last line seals. Keep secret, keep a backup.\n");
+    let mut text = String::from(
+        "# registro master keys: <kid>:<hex>; the last line seals. Keep secret, keep a backup.\n",
+    );
     for (kid, key) in entries {
         text.push_str(&format!("{kid}:{}\n", hex::encode(key)));
     }
@@ -315,8 +355,11 @@ fn write_key_file(path: &Path, entries: &[(u32, [u8; 32])]) -> Result<(), Crypto
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(&tmp).map_err(|e| key_error(path, e.to_string()))?;
-    f.write_all(text.as_bytes()).map_err(|e| key_error(path, e.to_string()))?;
+    let mut f = opts
+        .open(&tmp)
+        .map_err(|e| key_error(path, e.to_string()))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| key_error(path, e.to_string()))?;
     f.sync_all().map_err(|e| key_error(path, e.to_string()))?;
     std::fs::rename(&tmp, path).map_err(|e| key_error(path, e.to_string()))?;
     Ok(())
@@ -356,7 +399,9 @@ pub mod password {
     /// Verifies `secret` against a PHC string. A malformed stored hash verifies as false.
     pub fn verify(secret: &str, phc: &str) -> bool {
         match PasswordHash::new(phc) {
-            Ok(parsed) => Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok(),
+            Ok(parsed) => Argon2::default()
+                .verify_password(secret.as_bytes(), &parsed)
+                .is_ok(),
             Err(_) => false,
         }
     }
@@ -371,13 +416,25 @@ mod tests {
         let ring = KeyRing::ephemeral();
         let sealed = ring.seal("rec1", "person", b"Maria Perez").unwrap();
         assert!(!sealed.windows(5).any(|w| w == b"Maria"));
-        assert_eq!(ring.open("rec1", "person", &sealed).unwrap(), b"Maria Perez");
-        assert!(matches!(ring.open("rec2", "person", &sealed), Err(CryptoError::Open)));
-        assert!(matches!(ring.open("rec1", "biometrics", &sealed), Err(CryptoError::Open)));
+        assert_eq!(
+            ring.open("rec1", "person", &sealed).unwrap(),
+            b"Maria Perez"
+        );
+        assert!(matches!(
+            ring.open("rec2", "person", &sealed),
+            Err(CryptoError::Open)
+        ));
+        assert!(matches!(
+            ring.open("rec1", "biometrics", &sealed),
+            Err(CryptoError::Open)
+        ));
         let mut edited = sealed.clone();
         let last = edited.len() - 1;
         edited[last] ^= 1;
-        assert!(matches!(ring.open("rec1", "person", &edited), Err(CryptoError::Open)));
+        assert!(matches!(
+            ring.open("rec1", "person", &edited),
+            Err(CryptoError::Open)
+        ));
         let other = KeyRing::ephemeral();
         assert!(other.open("rec1", "person", &sealed).is_err());
     }
@@ -385,11 +442,24 @@ mod tests {
     #[test]
     fn blind_index_normalises_and_is_keyed() {
         let ring = KeyRing::ephemeral();
-        let a = ring.blind_index(IndexedField::DocumentNumber, "ab-123 456").unwrap();
-        let b = ring.blind_index(IndexedField::DocumentNumber, "AB123456").unwrap();
+        let a = ring
+            .blind_index(IndexedField::DocumentNumber, "ab-123 456")
+            .unwrap();
+        let b = ring
+            .blind_index(IndexedField::DocumentNumber, "AB123456")
+            .unwrap();
         assert_eq!(a, b);
-        assert_ne!(a, ring.blind_index(IndexedField::Phone, "AB123456").unwrap_or_default());
-        assert_ne!(a, KeyRing::ephemeral().blind_index(IndexedField::DocumentNumber, "AB123456").unwrap());
+        assert_ne!(
+            a,
+            ring.blind_index(IndexedField::Phone, "AB123456")
+                .unwrap_or_default()
+        );
+        assert_ne!(
+            a,
+            KeyRing::ephemeral()
+                .blind_index(IndexedField::DocumentNumber, "AB123456")
+                .unwrap()
+        );
         assert_eq!(
             ring.blind_index(IndexedField::Phone, "+57 300 123"),
             ring.blind_index(IndexedField::Phone, "57300123")
@@ -406,14 +476,20 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let old = ring.seal("r", "f", b"x").unwrap();
         let idx = ring.blind_index(IndexedField::Phone, "123");
         let ring2 = ring.add_key().unwrap();
         assert_eq!(ring2.current_kid(), 2);
         assert_eq!(ring2.open("r", "f", &old).unwrap(), b"x");
-        assert_eq!(KeyRing::kid_of(&ring2.seal("r", "f", b"x").unwrap()).unwrap(), 2);
+        assert_eq!(
+            KeyRing::kid_of(&ring2.seal("r", "f", b"x").unwrap()).unwrap(),
+            2
+        );
         assert_eq!(ring2.blind_index(IndexedField::Phone, "123"), idx);
         assert_eq!(ring.check_value(1), ring2.check_value(1));
         std::fs::remove_dir_all(dir).ok();

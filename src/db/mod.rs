@@ -91,7 +91,9 @@ impl ManageConnection for Manager {
                     "PRAGMA synchronous = FULL",
                     "PRAGMA foreign_keys = ON",
                 ] {
-                    diesel::sql_query(pragma).execute(&mut c).map_err(r2d2::Error::QueryError)?;
+                    diesel::sql_query(pragma)
+                        .execute(&mut c)
+                        .map_err(r2d2::Error::QueryError)?;
                 }
                 Ok(DbConn::Sqlite(c))
             }
@@ -102,7 +104,10 @@ impl ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
-        diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(r2d2::Error::QueryError)
+        diesel::sql_query("SELECT 1")
+            .execute(conn)
+            .map(|_| ())
+            .map_err(r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConn) -> bool {
@@ -134,7 +139,9 @@ impl Db {
         let manager = Manager { backend, target };
         // Connect once outside the pool so that the real error (host down, bad password,
         // unwritable file) reaches the user instead of a pool time-out.
-        let mut first = manager.connect().map_err(|e| DbError::Connect(e.to_string()))?;
+        let mut first = manager
+            .connect()
+            .map_err(|e| DbError::Connect(e.to_string()))?;
         run_migrations(&mut first)?;
         drop(first);
         let pool = Pool::builder()
@@ -143,7 +150,11 @@ impl Db {
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;
-        Ok(Db { pool, backend, write_gate: Arc::new(Mutex::new(())) })
+        Ok(Db {
+            pool,
+            backend,
+            write_gate: Arc::new(Mutex::new(())),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -186,7 +197,10 @@ impl Db {
     }
 
     pub fn ping(&self) -> bool {
-        self.pool.get().map(|mut c| diesel::sql_query("SELECT 1").execute(&mut *c).is_ok()).unwrap_or(false)
+        self.pool
+            .get()
+            .map(|mut c| diesel::sql_query("SELECT 1").execute(&mut *c).is_ok())
+            .unwrap_or(false)
     }
 }
 

@@ -24,8 +24,16 @@ macro_rules! policy {
     };
 }
 
-policy!(Capture, "Enroll and identify: scanners and investigators.", [Scanner, Investigator]);
-policy!(Investigators, "Records, match cases, alerts.", [Investigator]);
+policy!(
+    Capture,
+    "Enroll and identify: scanners and investigators.",
+    [Scanner, Investigator]
+);
+policy!(
+    Investigators,
+    "Records, match cases, alerts.",
+    [Investigator]
+);
 policy!(Auditors, "The access log.", [Auditor]);
 policy!(StatsReaders, "Flow statistics.", [Auditor, Admin]);
 policy!(Admins, "Users, devices, deletions.", [Admin]);
@@ -40,11 +48,18 @@ pub struct Auth<P: Policy, T = ()> {
 }
 
 pub fn remote_addr(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into())
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn action_of(req: &HttpRequest) -> String {
-    format!("{} {}", req.method(), req.match_pattern().unwrap_or_else(|| req.path().to_string()))
+    format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern()
+            .unwrap_or_else(|| req.path().to_string())
+    )
 }
 
 async fn authorise<P: Policy>(req: &HttpRequest) -> Result<Principal, ApiError> {
@@ -56,24 +71,45 @@ async fn authorise<P: Policy>(req: &HttpRequest) -> Result<Principal, ApiError> 
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(|v| v.trim().to_string());
     let remote = remote_addr(req);
     let action = action_of(req);
     let found = match bearer {
         Some(b) if !b.is_empty() => {
             let (r, rem) = (reg.clone(), remote.clone());
-            web::block(move || auth::authenticate(&r, &b, &rem)).await.map_err(ApiError::internal)??
+            web::block(move || auth::authenticate(&r, &b, &rem))
+                .await
+                .map_err(ApiError::internal)??
         }
         _ => None,
     };
     let Some(principal) = found else {
-        web::block(move || auth::log_denied(&reg, "anonymous", "", &action, 401, &remote)).await.ok();
-        return Err(ApiError::client("unauthorized", "a valid bearer token is required"));
+        web::block(move || auth::log_denied(&reg, "anonymous", "", &action, 401, &remote))
+            .await
+            .ok();
+        return Err(ApiError::client(
+            "unauthorized",
+            "a valid bearer token is required",
+        ));
     };
     if !P::ROLES.contains(&principal.role) {
         let p = principal.clone();
-        web::block(move || auth::log_denied(&reg, &p.actor, p.role.as_str(), &action, 403, &p.remote_addr)).await.ok();
+        web::block(move || {
+            auth::log_denied(
+                &reg,
+                &p.actor,
+                p.role.as_str(),
+                &action,
+                403,
+                &p.remote_addr,
+            )
+        })
+        .await
+        .ok();
         return Err(ApiError::client("forbidden", "your role may not do this"));
     }
     Ok(principal)
@@ -93,8 +129,14 @@ where
         let mut payload = payload.take();
         Box::pin(async move {
             let principal = authorise::<P>(&req).await?;
-            let inner = T::from_request(&req, &mut payload).await.map_err(Into::into)?;
-            Ok(Auth { principal, inner, _policy: PhantomData })
+            let inner = T::from_request(&req, &mut payload)
+                .await
+                .map_err(Into::into)?;
+            Ok(Auth {
+                principal,
+                inner,
+                _policy: PhantomData,
+            })
         })
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::service::audit::Verification;
 use crate::service::auth::{LoginOk, NewDevice};
 use crate::service::cases::{AlertQuery, AlertView, AuditQuery, AuditView, CaseView};
-use crate::service::enrollment::{EnrollmentRequest, EnrollmentResponse, Enrolled};
+use crate::service::enrollment::{Enrolled, EnrollmentRequest, EnrollmentResponse};
 use crate::service::identify::{IdentifyRequest, IdentifyResponse};
 use crate::service::records::{RecordSummary, RecordView, SearchQuery};
 use crate::service::stats::FlowMatrix;
@@ -18,8 +18,12 @@ use std::sync::Arc;
 type State = web::Data<Arc<Registro>>;
 
 /// Runs blocking service work on actix's blocking pool.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> ApiResult<T> + Send + 'static) -> ApiResult<T> {
-    web::block(f).await.map_err(|e| ApiError::internal(format!("blocking task: {e}")))?
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("blocking task: {e}")))?
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -32,7 +36,11 @@ pub struct LoginRequest {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginOk), (status = 401, description = "wrong credentials"), (status = 429, description = "too many failed logins")))]
 #[post("/api/v1/auth/login")]
-pub async fn login(reg: State, req: HttpRequest, body: web::Json<LoginRequest>) -> ApiResult<HttpResponse> {
+pub async fn login(
+    reg: State,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> ApiResult<HttpResponse> {
     let remote = remote_addr(&req);
     let body = body.into_inner();
     let reg = reg.get_ref().clone();
@@ -56,10 +64,16 @@ pub struct NewUserResponse {
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUserRequest,
     responses((status = 201, body = NewUserResponse)), security(("bearer" = [])))]
 #[post("/api/v1/users")]
-pub async fn create_user(reg: State, who: Auth<Admins, web::Json<NewUserRequest>>) -> ApiResult<HttpResponse> {
+pub async fn create_user(
+    reg: State,
+    who: Auth<Admins, web::Json<NewUserRequest>>,
+) -> ApiResult<HttpResponse> {
     let b = who.inner.into_inner();
     let reg = reg.get_ref().clone();
-    let id = blocking(move || auth::create_user(&reg, &who.principal, &b.username, &b.password, &b.role)).await?;
+    let id = blocking(move || {
+        auth::create_user(&reg, &who.principal, &b.username, &b.password, &b.role)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(NewUserResponse { user_id: id }))
 }
 
@@ -73,7 +87,10 @@ pub struct NewDeviceRequest {
 #[utoipa::path(post, path = "/api/v1/devices", tag = "admin", request_body = NewDeviceRequest,
     responses((status = 201, body = NewDevice)), security(("bearer" = [])))]
 #[post("/api/v1/devices")]
-pub async fn create_device(reg: State, who: Auth<Admins, web::Json<NewDeviceRequest>>) -> ApiResult<HttpResponse> {
+pub async fn create_device(
+    reg: State,
+    who: Auth<Admins, web::Json<NewDeviceRequest>>,
+) -> ApiResult<HttpResponse> {
     let b = who.inner.into_inner();
     let reg = reg.get_ref().clone();
     let dev = blocking(move || auth::create_device(&reg, &who.principal, &b.name, &b.site)).await?;
@@ -85,7 +102,10 @@ pub async fn create_device(reg: State, who: Auth<Admins, web::Json<NewDeviceRequ
     responses((status = 201, body = EnrollmentResponse), (status = 200, body = EnrollmentResponse, description = "retry of an enrolled capture_id"),
               (status = 422, description = "bad photo, template or field")), security(("bearer" = [])))]
 #[post("/api/v1/enrollments")]
-pub async fn enroll(reg: State, who: Auth<Capture, web::Json<EnrollmentRequest>>) -> ApiResult<HttpResponse> {
+pub async fn enroll(
+    reg: State,
+    who: Auth<Capture, web::Json<EnrollmentRequest>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let body = who.inner.into_inner();
     match blocking(move || enrollment::enroll(&reg, &who.principal, body)).await? {
@@ -109,7 +129,10 @@ pub struct BatchResponse {
 /// Enroll up to 100 captures collected offline; one result per item, in order.
 #[utoipa::path(post, path = "/api/v1/enrollments/batch", tag = "enrollment", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse)), security(("bearer" = [])))]
-pub async fn enroll_batch(reg: State, who: Auth<Capture, web::Json<BatchRequest>>) -> ApiResult<HttpResponse> {
+pub async fn enroll_batch(
+    reg: State,
+    who: Auth<Capture, web::Json<BatchRequest>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let items = who.inner.into_inner().enrollments;
     let results = blocking(move || identify::batch(&reg, &who.principal, items)).await?;
@@ -120,7 +143,10 @@ pub async fn enroll_batch(reg: State, who: Auth<Capture, web::Json<BatchRequest>
 #[utoipa::path(post, path = "/api/v1/identify", tag = "enrollment", request_body = IdentifyRequest,
     responses((status = 200, body = IdentifyResponse)), security(("bearer" = [])))]
 #[post("/api/v1/identify")]
-pub async fn identify_route(reg: State, who: Auth<Capture, web::Json<IdentifyRequest>>) -> ApiResult<HttpResponse> {
+pub async fn identify_route(
+    reg: State,
+    who: Auth<Capture, web::Json<IdentifyRequest>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let body = who.inner.into_inner();
     let r = blocking(move || identify::identify(&reg, &who.principal, body)).await?;
@@ -141,9 +167,14 @@ fn purpose(req: &HttpRequest) -> Option<String> {
     params(("record_id" = String, Path), ("X-Purpose" = String, Header, description = "why the record is read")),
     responses((status = 200, body = RecordView), (status = 400, description = "purpose missing")), security(("bearer" = [])))]
 #[get("/api/v1/records/{record_id}")]
-pub async fn get_record(reg: State, who: Auth<Investigators, web::Path<String>>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn get_record(
+    reg: State,
+    who: Auth<Investigators, web::Path<String>>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let id = who.inner.into_inner();
-    let purpose = purpose(&req).ok_or_else(|| ApiError::client("purpose_required", "the X-Purpose header is required"))?;
+    let purpose = purpose(&req)
+        .ok_or_else(|| ApiError::client("purpose_required", "the X-Purpose header is required"))?;
     let reg = reg.get_ref().clone();
     let v = blocking(move || records::get(&reg, &who.principal, &id, &purpose)).await?;
     Ok(HttpResponse::Ok().json(v))
@@ -159,11 +190,16 @@ pub struct RecordPage {
 #[utoipa::path(get, path = "/api/v1/records", tag = "records", params(SearchQuery),
     responses((status = 200, body = RecordPage)), security(("bearer" = [])))]
 #[get("/api/v1/records")]
-pub async fn search_records(reg: State, who: Auth<Investigators, web::Query<SearchQuery>>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn search_records(
+    reg: State,
+    who: Auth<Investigators, web::Query<SearchQuery>>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let q = who.inner.into_inner();
     let purpose = purpose(&req);
     let reg = reg.get_ref().clone();
-    let page: Page<RecordSummary> = blocking(move || records::search(&reg, &who.principal, &q, purpose.as_deref())).await?;
+    let page: Page<RecordSummary> =
+        blocking(move || records::search(&reg, &who.principal, &q, purpose.as_deref())).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -177,7 +213,11 @@ pub struct DeleteRequest {
 #[utoipa::path(post, path = "/api/v1/records/{record_id}/delete", tag = "records", request_body = DeleteRequest,
     params(("record_id" = String, Path)), responses((status = 200, description = "deleted")), security(("bearer" = [])))]
 #[post("/api/v1/records/{record_id}/delete")]
-pub async fn delete_record(reg: State, id: web::Path<String>, who: Auth<Admins, web::Json<DeleteRequest>>) -> ApiResult<HttpResponse> {
+pub async fn delete_record(
+    reg: State,
+    id: web::Path<String>,
+    who: Auth<Admins, web::Json<DeleteRequest>>,
+) -> ApiResult<HttpResponse> {
     // `Path<String>` cannot fail, so authorisation still answers first.
     let reg = reg.get_ref().clone();
     let reason = who.inner.into_inner().reason;
@@ -204,10 +244,22 @@ pub struct CasePage {
 #[utoipa::path(get, path = "/api/v1/matches", tag = "matches", params(CaseQuery),
     responses((status = 200, body = CasePage)), security(("bearer" = [])))]
 #[get("/api/v1/matches")]
-pub async fn list_matches(reg: State, who: Auth<Investigators, web::Query<CaseQuery>>) -> ApiResult<HttpResponse> {
+pub async fn list_matches(
+    reg: State,
+    who: Auth<Investigators, web::Query<CaseQuery>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let q = who.inner.into_inner();
-    let page = blocking(move || cases::list_cases(&reg, &who.principal, q.status.as_deref(), q.cursor.as_deref(), q.limit)).await?;
+    let page = blocking(move || {
+        cases::list_cases(
+            &reg,
+            &who.principal,
+            q.status.as_deref(),
+            q.cursor.as_deref(),
+            q.limit,
+        )
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -222,10 +274,15 @@ pub struct DecisionRequest {
 #[utoipa::path(post, path = "/api/v1/matches/{case_id}/decision", tag = "matches", request_body = DecisionRequest,
     params(("case_id" = String, Path)), responses((status = 200, body = CaseView)), security(("bearer" = [])))]
 #[post("/api/v1/matches/{case_id}/decision")]
-pub async fn decide_match(reg: State, id: web::Path<String>, who: Auth<Investigators, web::Json<DecisionRequest>>) -> ApiResult<HttpResponse> {
+pub async fn decide_match(
+    reg: State,
+    id: web::Path<String>,
+    who: Auth<Investigators, web::Json<DecisionRequest>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let b = who.inner.into_inner();
-    let v = blocking(move || cases::decide(&reg, &who.principal, &id, &b.decision, &b.note)).await?;
+    let v =
+        blocking(move || cases::decide(&reg, &who.principal, &id, &b.decision, &b.note)).await?;
     Ok(HttpResponse::Ok().json(v))
 }
 
@@ -239,7 +296,10 @@ pub struct AlertPage {
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
     responses((status = 200, body = AlertPage)), security(("bearer" = [])))]
 #[get("/api/v1/alerts")]
-pub async fn list_alerts(reg: State, who: Auth<Investigators, web::Query<AlertQuery>>) -> ApiResult<HttpResponse> {
+pub async fn list_alerts(
+    reg: State,
+    who: Auth<Investigators, web::Query<AlertQuery>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let q = who.inner.into_inner();
     let page = blocking(move || cases::list_alerts(&reg, &who.principal, &q)).await?;
@@ -256,7 +316,10 @@ pub struct AuditPage {
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
     responses((status = 200, body = AuditPage)), security(("bearer" = [])))]
 #[get("/api/v1/audit")]
-pub async fn list_audit(reg: State, who: Auth<Auditors, web::Query<AuditQuery>>) -> ApiResult<HttpResponse> {
+pub async fn list_audit(
+    reg: State,
+    who: Auth<Auditors, web::Query<AuditQuery>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let q = who.inner.into_inner();
     let page = blocking(move || cases::list_audit(&reg, &who.principal, &q)).await?;
@@ -287,11 +350,20 @@ pub struct FlowQuery {
 #[utoipa::path(get, path = "/api/v1/stats/flows", tag = "stats", params(FlowQuery),
     responses((status = 200, body = FlowMatrix)), security(("bearer" = [])))]
 #[get("/api/v1/stats/flows")]
-pub async fn flows(reg: State, who: Auth<StatsReaders, web::Query<FlowQuery>>, req: HttpRequest) -> ApiResult<HttpResponse> {
+pub async fn flows(
+    reg: State,
+    who: Auth<StatsReaders, web::Query<FlowQuery>>,
+    req: HttpRequest,
+) -> ApiResult<HttpResponse> {
     let q = who.inner.into_inner();
     let suppress = match q.suppress {
         Some(false) if who.principal.role == crate::service::Role::Admin => false,
-        Some(false) => return Err(ApiError::client("forbidden", "only an admin may lift suppression")),
+        Some(false) => {
+            return Err(ApiError::client(
+                "forbidden",
+                "only an admin may lift suppression",
+            ))
+        }
         _ => true,
     };
     let csv = req
@@ -302,7 +374,13 @@ pub async fn flows(reg: State, who: Auth<StatsReaders, web::Query<FlowQuery>>, r
     let reg2 = reg.get_ref().clone();
     let p = who.principal.clone();
     let m = blocking(move || {
-        let m = stats::flows(&reg2, q.from.as_deref(), q.to.as_deref(), q.by.as_deref(), suppress)?;
+        let m = stats::flows(
+            &reg2,
+            q.from.as_deref(),
+            q.to.as_deref(),
+            q.by.as_deref(),
+            suppress,
+        )?;
         let keys = reg2.keys();
         reg2.db.write(|c| -> ApiResult<()> {
             crate::service::audit::append(
@@ -325,7 +403,9 @@ pub async fn flows(reg: State, who: Auth<StatsReaders, web::Query<FlowQuery>>, r
     })
     .await?;
     if csv {
-        Ok(HttpResponse::Ok().content_type("text/csv; charset=utf-8").body(stats::to_csv(&m)))
+        Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .body(stats::to_csv(&m)))
     } else {
         Ok(HttpResponse::Ok().json(m))
     }

@@ -53,16 +53,30 @@ fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web
             "invalid_json",
             "a field has the wrong type or a required field is missing",
         ),
-        _ => (actix_web::http::StatusCode::BAD_REQUEST, "invalid_json", "the body is not valid JSON"),
+        _ => (
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not valid JSON",
+        ),
     };
-    actix_web::error::InternalError::from_response(err, HttpResponse::build(status).json(error_body(code, msg))).into()
+    actix_web::error::InternalError::from_response(
+        err,
+        HttpResponse::build(status).json(error_body(code, msg)),
+    )
+    .into()
 }
 
-fn query_error(_err: actix_web::error::QueryPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+fn query_error(
+    _err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::client("invalid_query", "a query parameter is malformed").into()
 }
 
-fn path_error(_err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+fn path_error(
+    _err: actix_web::error::PathError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     ApiError::client("bad_request", "the path is malformed").into()
 }
 
@@ -72,7 +86,11 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
         let body_limit = reg.config.body_limit;
         let batch_limit = reg.config.batch_body_limit;
         cfg.app_data(web::Data::new(reg))
-            .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(body_limit)
+                    .error_handler(json_error),
+            )
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .service(handlers::login)
@@ -80,7 +98,11 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::create_device)
             .service(
                 web::resource("/api/v1/enrollments/batch")
-                    .app_data(web::JsonConfig::default().limit(batch_limit).error_handler(json_error))
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(batch_limit)
+                            .error_handler(json_error),
+                    )
                     .route(web::post().to(handlers::enroll_batch)),
             )
             .service(handlers::enroll)
@@ -103,7 +125,11 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
 
 /// Starts the HTTP server on `listener` with every route, metrics, compression, request
 /// logging (route patterns and status only, never bodies or ids) and JSON 404s.
-pub fn server(reg: Arc<Registro>, listener: std::net::TcpListener, workers: usize) -> std::io::Result<actix_web::dev::Server> {
+pub fn server(
+    reg: Arc<Registro>,
+    listener: std::net::TcpListener,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
     let mut http = actix_web::HttpServer::new(move || {
         let metrics_reg = reg.clone();
         actix_web::App::new()

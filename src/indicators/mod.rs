@@ -83,11 +83,18 @@ fn digest(parts: &[String]) -> String {
 }
 
 /// Stores the alerts whose evidence is new; returns those stored.
-fn store(conn: &mut DbConn, site: Option<&str>, raised: Vec<Raised>) -> ApiResult<Vec<IndicatorView>> {
+fn store(
+    conn: &mut DbConn,
+    site: Option<&str>,
+    raised: Vec<Raised>,
+) -> ApiResult<Vec<IndicatorView>> {
     let mut out = Vec::new();
     for r in raised {
         let key = format!("{}:{}", r.code, r.evidence);
-        let exists: i64 = alerts::table.filter(alerts::evidence_key.eq(&key)).count().get_result(conn)?;
+        let exists: i64 = alerts::table
+            .filter(alerts::evidence_key.eq(&key))
+            .count()
+            .get_result(conn)?;
         if exists > 0 {
             continue;
         }
@@ -106,14 +113,23 @@ fn store(conn: &mut DbConn, site: Option<&str>, raised: Vec<Raised>) -> ApiResul
                 created_at: crate::db::now(),
             })
             .execute(conn)?;
-        out.push(IndicatorView { code: r.code.into(), severity: r.severity.into(), detail: r.detail, related_records: ids });
+        out.push(IndicatorView {
+            code: r.code.into(),
+            severity: r.severity.into(),
+            detail: r.detail,
+            related_records: ids,
+        });
     }
     Ok(out)
 }
 
-fn live(conn: &mut DbConn) -> records::BoxedQuery<'static, <DbConn as diesel::Connection>::Backend> {
+fn live(
+    conn: &mut DbConn,
+) -> records::BoxedQuery<'static, <DbConn as diesel::Connection>::Backend> {
     let _ = conn;
-    records::table.filter(records::deleted_at.is_null()).into_boxed()
+    records::table
+        .filter(records::deleted_at.is_null())
+        .into_boxed()
 }
 
 /// Companion links touching any of `record_ids`, in both directions, as
@@ -127,10 +143,18 @@ fn links_of(conn: &mut DbConn, record_ids: &[String]) -> ApiResult<Vec<(String, 
         .load(conn)?;
     let declared: Vec<(String, String, String)> = companions::table
         .filter(companions::record_id.eq_any(record_ids))
-        .select((companions::record_id, companions::companion_capture_id, companions::relationship))
+        .select((
+            companions::record_id,
+            companions::companion_capture_id,
+            companions::relationship,
+        ))
         .load(conn)?;
     for (rid, cap, rel) in declared {
-        let other: Option<String> = live(conn).filter(records::capture_id.eq(cap)).select(records::id).first(conn).optional()?;
+        let other: Option<String> = live(conn)
+            .filter(records::capture_id.eq(cap))
+            .select(records::id)
+            .first(conn)
+            .optional()?;
         if let Some(o) = other {
             out.push((rid, o, rel));
         }
@@ -138,7 +162,11 @@ fn links_of(conn: &mut DbConn, record_ids: &[String]) -> ApiResult<Vec<(String, 
     let caps: Vec<String> = captures.iter().map(|c| c.1.clone()).collect();
     let naming: Vec<(String, String, String)> = companions::table
         .filter(companions::companion_capture_id.eq_any(&caps))
-        .select((companions::companion_capture_id, companions::record_id, companions::relationship))
+        .select((
+            companions::companion_capture_id,
+            companions::record_id,
+            companions::relationship,
+        ))
         .load(conn)?;
     for (cap, other, rel) in naming {
         if let Some((rid, _)) = captures.iter().find(|c| c.1 == cap) {
@@ -149,7 +177,10 @@ fn links_of(conn: &mut DbConn, record_ids: &[String]) -> ApiResult<Vec<(String, 
 }
 
 fn record_rows(conn: &mut DbConn, ids: &[String]) -> ApiResult<Vec<RecordRow>> {
-    Ok(live(conn).filter(records::id.eq_any(ids)).select(RecordRow::as_select()).load(conn)?)
+    Ok(live(conn)
+        .filter(records::id.eq_any(ids))
+        .select(RecordRow::as_select())
+        .load(conn)?)
 }
 
 fn identity_records(conn: &mut DbConn, person_id: &str) -> ApiResult<Vec<RecordRow>> {
@@ -169,7 +200,10 @@ pub fn on_enrollment(
     mut response: EnrollmentResponse,
 ) -> ApiResult<EnrollmentResponse> {
     let th = &reg.config.thresholds;
-    let row: RecordRow = records::table.filter(records::id.eq(record_id)).select(RecordRow::as_select()).first(conn)?;
+    let row: RecordRow = records::table
+        .filter(records::id.eq(record_id))
+        .select(RecordRow::as_select())
+        .first(conn)?;
     let sealed = open(reg, &row)?;
     let mut raised = Vec::new();
     if sealed.protection.documents_held_by_other {
@@ -192,8 +226,13 @@ pub fn on_enrollment(
     }
     let links = links_of(conn, std::slice::from_ref(&row.id))?;
     if row.is_minor == Some(true) {
-        let family = links.iter().any(|(_, _, rel)| FAMILY.contains(&rel.as_str()))
-            || sealed.companions.iter().any(|c| FAMILY.contains(&c.relationship.as_str()));
+        let family = links
+            .iter()
+            .any(|(_, _, rel)| FAMILY.contains(&rel.as_str()))
+            || sealed
+                .companions
+                .iter()
+                .any(|c| FAMILY.contains(&c.relationship.as_str()));
         if sealed.protection.unaccompanied_minor || !family {
             raised.push(Raised {
                 code: "unaccompanied_minor",
@@ -201,22 +240,30 @@ pub fn on_enrollment(
                 detail: if sealed.protection.unaccompanied_minor {
                     "a minor declared as unaccompanied".into()
                 } else {
-                    "a minor registered with no parent, guardian or relative among their companions".into()
+                    "a minor registered with no parent, guardian or relative among their companions"
+                        .into()
                 },
                 records: vec![row.id.clone()],
                 evidence: row.id.clone(),
             });
         }
     }
-    let same_person: BTreeSet<String> =
-        response.duplicates.iter().filter(|d| d.decision == "duplicate").map(|d| d.record_id.clone()).collect();
+    let same_person: BTreeSet<String> = response
+        .duplicates
+        .iter()
+        .filter(|d| d.decision == "duplicate")
+        .map(|d| d.record_id.clone())
+        .collect();
     if let Some(doc) = &row.doc_index {
         let others: Vec<(String, String)> = live(conn)
             .filter(records::doc_index.eq(doc.clone()))
             .filter(records::person_id.ne(row.person_id.clone()))
             .select((records::id, records::person_id))
             .load(conn)?;
-        let others: Vec<_> = others.into_iter().filter(|(id, _)| !same_person.contains(id)).collect();
+        let others: Vec<_> = others
+            .into_iter()
+            .filter(|(id, _)| !same_person.contains(id))
+            .collect();
         if !others.is_empty() {
             let mut persons: Vec<String> = others.iter().map(|o| o.1.clone()).collect();
             persons.push(row.person_id.clone());
@@ -227,7 +274,10 @@ pub fn on_enrollment(
             raised.push(Raised {
                 code: "document_reuse",
                 severity: "high",
-                detail: format!("one document number is declared by {} different people", persons.len()),
+                detail: format!(
+                    "one document number is declared by {} different people",
+                    persons.len()
+                ),
                 records: ids,
                 evidence: digest(&[vec![doc.clone()], persons].concat()),
             });
@@ -239,15 +289,22 @@ pub fn on_enrollment(
             .select((records::id, records::person_id))
             .load(conn)?;
         let companions: BTreeSet<String> = links.iter().map(|l| l.1.clone()).collect();
-        let unrelated: Vec<&(String, String)> =
-            sharing.iter().filter(|(id, _)| *id == row.id || (!companions.contains(id) && !same_person.contains(id))).collect();
+        let unrelated: Vec<&(String, String)> = sharing
+            .iter()
+            .filter(|(id, _)| {
+                *id == row.id || (!companions.contains(id) && !same_person.contains(id))
+            })
+            .collect();
         let persons: BTreeSet<String> = unrelated.iter().map(|s| s.1.clone()).collect();
         if persons.len() >= th.shared_phone_people {
             let persons: Vec<String> = persons.into_iter().collect();
             raised.push(Raised {
                 code: "shared_phone",
                 severity: "medium",
-                detail: format!("one phone number is declared by {} unrelated people", persons.len()),
+                detail: format!(
+                    "one phone number is declared by {} unrelated people",
+                    persons.len()
+                ),
                 records: unrelated.iter().map(|s| s.0.clone()).collect(),
                 evidence: digest(&[vec![phone.clone()], persons].concat()),
             });
@@ -255,7 +312,11 @@ pub fn on_enrollment(
     }
     // Companion patterns, from the point of view of every identity this enrollment touches.
     let mut touched: Vec<String> = vec![row.person_id.clone()];
-    touched.extend(record_rows(conn, &links.iter().map(|l| l.1.clone()).collect::<Vec<_>>())?.into_iter().map(|r| r.person_id));
+    touched.extend(
+        record_rows(conn, &links.iter().map(|l| l.1.clone()).collect::<Vec<_>>())?
+            .into_iter()
+            .map(|r| r.person_id),
+    );
     touched.sort();
     touched.dedup();
     for pid in touched {
@@ -271,9 +332,15 @@ fn open(reg: &Registro, row: &RecordRow) -> ApiResult<SealedPerson> {
 }
 
 /// `adult_with_many_minors` and `minor_with_many_adults` for one identity.
-fn companion_patterns(conn: &mut DbConn, th: &Thresholds, person_id: &str) -> ApiResult<Vec<Raised>> {
+fn companion_patterns(
+    conn: &mut DbConn,
+    th: &Thresholds,
+    person_id: &str,
+) -> ApiResult<Vec<Raised>> {
     let mine = identity_records(conn, person_id)?;
-    let Some(latest) = mine.last() else { return Ok(vec![]) };
+    let Some(latest) = mine.last() else {
+        return Ok(vec![]);
+    };
     let ids: Vec<String> = mine.iter().map(|r| r.id.clone()).collect();
     let links = links_of(conn, &ids)?;
     let others = record_rows(conn, &links.iter().map(|l| l.1.clone()).collect::<Vec<_>>())?;
@@ -285,7 +352,10 @@ fn companion_patterns(conn: &mut DbConn, th: &Thresholds, person_id: &str) -> Ap
             let mut evidence_records: Vec<String> = ids.clone();
             for (_, other, rel) in &links {
                 if let Some(o) = by_id.get(other.as_str()) {
-                    if o.is_minor == Some(true) && !CHILD_LINKS.contains(&rel.as_str()) && o.person_id != person_id {
+                    if o.is_minor == Some(true)
+                        && !CHILD_LINKS.contains(&rel.as_str())
+                        && o.person_id != person_id
+                    {
                         minors.insert(o.person_id.clone());
                         evidence_records.push(o.id.clone());
                     }
@@ -321,7 +391,10 @@ fn companion_patterns(conn: &mut DbConn, th: &Thresholds, person_id: &str) -> Ap
                 out.push(Raised {
                     code: "minor_with_many_adults",
                     severity: "high",
-                    detail: format!("one minor registered with {} different adults", persons.len()),
+                    detail: format!(
+                        "one minor registered with {} different adults",
+                        persons.len()
+                    ),
                     records: evidence_records,
                     evidence: digest(&[vec![person_id.to_string()], persons].concat()),
                 });
@@ -334,7 +407,12 @@ fn companion_patterns(conn: &mut DbConn, th: &Thresholds, person_id: &str) -> Ap
 
 /// `repeat_crossing` for the identity of `row`, counting biometric duplicates as the same
 /// person.
-fn repeat_crossing(conn: &mut DbConn, th: &Thresholds, row: &RecordRow, same_person: &BTreeSet<String>) -> ApiResult<Vec<Raised>> {
+fn repeat_crossing(
+    conn: &mut DbConn,
+    th: &Thresholds,
+    row: &RecordRow,
+    same_person: &BTreeSet<String>,
+) -> ApiResult<Vec<Raised>> {
     let mut visits = identity_records(conn, &row.person_id)?;
     if !same_person.is_empty() {
         let dup_rows = record_rows(conn, &same_person.iter().cloned().collect::<Vec<_>>())?;
@@ -345,7 +423,10 @@ fn repeat_crossing(conn: &mut DbConn, th: &Thresholds, row: &RecordRow, same_per
     visits.sort_by_key(|r| (r.captured_at, r.seq));
     visits.dedup_by(|a, b| a.id == b.id);
     let window = chrono::Duration::days(th.repeat_window_days);
-    let recent: Vec<&RecordRow> = visits.iter().filter(|r| (row.captured_at - r.captured_at).abs() <= window).collect();
+    let recent: Vec<&RecordRow> = visits
+        .iter()
+        .filter(|r| (row.captured_at - r.captured_at).abs() <= window)
+        .collect();
     if recent.len() < th.repeat_crossings {
         return Ok(vec![]);
     }
@@ -365,24 +446,45 @@ fn repeat_crossing(conn: &mut DbConn, th: &Thresholds, row: &RecordRow, same_per
     }])
 }
 
+/// Reads one comparable biographic field of a person.
+type FieldOf = fn(&SealedPerson) -> Option<String>;
+
 fn norm_name(s: &Option<String>) -> Option<String> {
-    s.as_deref().map(|v| v.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase()).filter(|v| !v.is_empty())
+    s.as_deref()
+        .map(|v| {
+            v.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_uppercase()
+        })
+        .filter(|v| !v.is_empty())
 }
 
 /// Indicators after an investigator's decision on a pair.
-pub fn after_decision(reg: &Registro, conn: &mut DbConn, a: &str, b: &str, decision: &str) -> ApiResult<()> {
+pub fn after_decision(
+    reg: &Registro,
+    conn: &mut DbConn,
+    a: &str,
+    b: &str,
+    decision: &str,
+) -> ApiResult<()> {
     if decision != "same_person" {
         return Ok(());
     }
     let th = reg.config.thresholds.clone();
-    let row: RecordRow = records::table.filter(records::id.eq(a)).select(RecordRow::as_select()).first(conn)?;
+    let row: RecordRow = records::table
+        .filter(records::id.eq(a))
+        .select(RecordRow::as_select())
+        .first(conn)?;
     let members = identity_records(conn, &row.person_id)?;
-    let people: Vec<(RecordRow, SealedPerson)> =
-        members.into_iter().map(|r| open(reg, &r).map(|p| (r, p))).collect::<ApiResult<_>>()?;
+    let people: Vec<(RecordRow, SealedPerson)> = members
+        .into_iter()
+        .map(|r| open(reg, &r).map(|p| (r, p)))
+        .collect::<ApiResult<_>>()?;
     let mut raised = Vec::new();
     let ids: Vec<String> = people.iter().map(|p| p.0.id.clone()).collect();
     let mut differing = Vec::new();
-    let fields: [(&str, fn(&SealedPerson) -> Option<String>); 5] = [
+    let fields: [(&str, FieldOf); 5] = [
         ("given names", |p| norm_name(&p.person.given_names)),
         ("family names", |p| norm_name(&p.person.family_names)),
         ("date of birth", |p| p.person.date_of_birth.clone()),
@@ -399,8 +501,17 @@ pub fn after_decision(reg: &Registro, conn: &mut DbConn, a: &str, b: &str, decis
         raised.push(Raised {
             code: "identity_change",
             severity: "high",
-            detail: format!("records confirmed as one person disagree on: {}", differing.join(", ")),
-            evidence: digest(&[ids.clone(), differing.iter().map(|s| s.to_string()).collect()].concat()),
+            detail: format!(
+                "records confirmed as one person disagree on: {}",
+                differing.join(", ")
+            ),
+            evidence: digest(
+                &[
+                    ids.clone(),
+                    differing.iter().map(|s| s.to_string()).collect(),
+                ]
+                .concat(),
+            ),
             records: ids.clone(),
         });
     }
@@ -409,7 +520,12 @@ pub fn after_decision(reg: &Registro, conn: &mut DbConn, a: &str, b: &str, decis
         .iter()
         .filter_map(|(r, p)| {
             let at = r.captured_at.date();
-            let age = match p.person.date_of_birth.as_deref().and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()) {
+            let age = match p
+                .person
+                .date_of_birth
+                .as_deref()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            {
                 Some(dob) => Some(age_at(dob, at)),
                 None => p.person.age_estimate,
             };

@@ -75,8 +75,11 @@ pub fn entry_hash(keys: &KeyRing, row: &AuditRow) -> String {
 pub fn append(conn: &mut DbConn, keys: &KeyRing, e: Entry) -> QueryResult<AuditRow> {
     // The head mirrored in `meta` is the source of truth for chaining, so a deleted tail
     // stays a visible gap instead of being papered over by the next entry.
-    let mirrored: Option<String> =
-        meta::table.filter(meta::key.eq(HEAD_KEY)).select(meta::value).first(conn).optional()?;
+    let mirrored: Option<String> = meta::table
+        .filter(meta::key.eq(HEAD_KEY))
+        .select(meta::value)
+        .first(conn)
+        .optional()?;
     let parsed = mirrored.as_deref().and_then(|h| {
         let (seq, hash) = h.split_once(':')?;
         Some((seq.parse::<i64>().ok()?, hash.to_string()))
@@ -105,7 +108,9 @@ pub fn append(conn: &mut DbConn, keys: &KeyRing, e: Entry) -> QueryResult<AuditR
         hash: String::new(),
     };
     row.hash = entry_hash(keys, &row);
-    diesel::insert_into(audit_log::table).values(&row).execute(conn)?;
+    diesel::insert_into(audit_log::table)
+        .values(&row)
+        .execute(conn)?;
     let head_value = format!("{}:{}", row.seq, row.hash);
     let updated = diesel::update(meta::table.filter(meta::key.eq(HEAD_KEY)))
         .set(meta::value.eq(&head_value))
@@ -157,8 +162,11 @@ pub fn verify(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Verification> {
     if first_bad.is_none() {
         // Entries before the first row (seq 1 deleted) show up as a mismatch above; a missing
         // tail only shows against the head mirrored in `meta`.
-        let head: Option<String> =
-            meta::table.filter(meta::key.eq(HEAD_KEY)).select(meta::value).first(conn).optional()?;
+        let head: Option<String> = meta::table
+            .filter(meta::key.eq(HEAD_KEY))
+            .select(meta::value)
+            .first(conn)
+            .optional()?;
         if let Some(head) = head {
             let expect = format!("{}:{}", expected_seq - 1, prev_hash);
             if !crate::crypto::ct_eq(&head, &expect) {
@@ -167,5 +175,9 @@ pub fn verify(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Verification> {
         }
     }
     let entries: i64 = audit_log::table.count().get_result(conn)?;
-    Ok(Verification { entries, chain_ok: first_bad.is_none(), first_bad_seq: first_bad })
+    Ok(Verification {
+        entries,
+        chain_ok: first_bad.is_none(),
+        first_bad_seq: first_bad,
+    })
 }

@@ -48,7 +48,10 @@ impl AuthState {
         let now = Instant::now();
         keys.iter().any(|k| {
             let q = map.entry(k.clone()).or_default();
-            while q.front().is_some_and(|t| now.duration_since(*t) > self.window) {
+            while q
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > self.window)
+            {
                 q.pop_front();
             }
             q.len() as u32 >= self.max_failures
@@ -66,7 +69,10 @@ impl AuthState {
     }
 
     fn clear_failures(&self, username_key: &str) {
-        self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(username_key);
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(username_key);
     }
 }
 
@@ -77,7 +83,14 @@ pub struct LoginOk {
     pub expires_at: String,
 }
 
-fn log_login(reg: &Registro, username: &str, role: &str, status: i32, outcome: Outcome, remote: &str) -> ApiResult<()> {
+fn log_login(
+    reg: &Registro,
+    username: &str,
+    role: &str,
+    status: i32,
+    outcome: Outcome,
+    remote: &str,
+) -> ApiResult<()> {
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<()> {
         audit::append(
@@ -104,7 +117,10 @@ pub fn login(reg: &Registro, username: &str, secret: &str, remote: &str) -> ApiR
     let limit_keys = [ukey.clone(), format!("a:{remote}")];
     if state.over_limit(&limit_keys) {
         log_login(reg, username, "", 429, Outcome::Denied, remote)?;
-        return Err(ApiError::client("too_many_attempts", "too many failed logins; try again later"));
+        return Err(ApiError::client(
+            "too_many_attempts",
+            "too many failed logins; try again later",
+        ));
     }
     let user: Option<UserRow> = reg.db.read(|c| -> ApiResult<_> {
         Ok(users::table
@@ -114,15 +130,22 @@ pub fn login(reg: &Registro, username: &str, secret: &str, remote: &str) -> ApiR
             .optional()?)
     })?;
     // Same work whether or not the user exists.
-    let stored = user.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(&state.dummy_hash);
+    let stored = user
+        .as_ref()
+        .map(|u| u.password_hash.as_str())
+        .unwrap_or(&state.dummy_hash);
     let ok = password::verify(secret, stored) && user.is_some();
     let Some(user) = user.filter(|_| ok) else {
         state.record_failure(&limit_keys);
         log_login(reg, username, "", 401, Outcome::Failed, remote)?;
-        return Err(ApiError::client("invalid_credentials", "wrong username or password"));
+        return Err(ApiError::client(
+            "invalid_credentials",
+            "wrong username or password",
+        ));
     };
     state.clear_failures(&ukey);
-    let role = Role::parse(&user.role).ok_or_else(|| ApiError::internal("stored role is unknown"))?;
+    let role =
+        Role::parse(&user.role).ok_or_else(|| ApiError::internal("stored role is unknown"))?;
     let token = format!("rgt_{}", random_secret(32));
     let now = crate::db::now();
     let expires = now + chrono::Duration::seconds(reg.config.token_ttl_secs);
@@ -154,7 +177,11 @@ pub fn login(reg: &Registro, username: &str, secret: &str, remote: &str) -> ApiR
         )?;
         Ok(())
     })?;
-    Ok(LoginOk { token, role, expires_at: super::rfc3339(expires) })
+    Ok(LoginOk {
+        token,
+        role,
+        expires_at: super::rfc3339(expires),
+    })
 }
 
 /// Resolves a bearer token (user token or device key) to its principal. `None` for an
@@ -166,7 +193,11 @@ pub fn authenticate(reg: &Registro, bearer: &str, remote: &str) -> ApiResult<Opt
     let digest = token_digest(bearer);
     if let Some(rest) = bearer.strip_prefix("rgd_") {
         {
-            let cache = reg.auth.device_cache.lock().unwrap_or_else(|p| p.into_inner());
+            let cache = reg
+                .auth
+                .device_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some((p, at)) = cache.get(&digest) {
                 if at.elapsed() < DEVICE_CACHE_TTL {
                     let mut p = p.clone();
@@ -175,7 +206,9 @@ pub fn authenticate(reg: &Registro, bearer: &str, remote: &str) -> ApiResult<Opt
                 }
             }
         }
-        let Some((device_id, secret)) = rest.split_once('_') else { return Ok(None) };
+        let Some((device_id, secret)) = rest.split_once('_') else {
+            return Ok(None);
+        };
         let row: Option<DeviceRow> = reg.db.read(|c| -> ApiResult<_> {
             Ok(devices::table
                 .filter(devices::id.eq(device_id))
@@ -195,7 +228,11 @@ pub fn authenticate(reg: &Registro, bearer: &str, remote: &str) -> ApiResult<Opt
             site: Some(row.site),
             remote_addr: remote.into(),
         };
-        let mut cache = reg.auth.device_cache.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cache = reg
+            .auth
+            .device_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
         }
@@ -223,10 +260,17 @@ pub fn authenticate(reg: &Registro, bearer: &str, remote: &str) -> ApiResult<Opt
 
 fn valid_username(u: &str) -> bool {
     (1..=64).contains(&u.len())
-        && u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
 }
 
-fn insert_user(reg: &Registro, by: Option<&Principal>, username: &str, secret: &str, role: Role) -> ApiResult<String> {
+fn insert_user(
+    reg: &Registro,
+    by: Option<&Principal>,
+    username: &str,
+    secret: &str,
+    role: Role,
+) -> ApiResult<String> {
     if !valid_username(username) {
         return Err(ApiError::client(
             "invalid_username",
@@ -234,13 +278,19 @@ fn insert_user(reg: &Registro, by: Option<&Principal>, username: &str, secret: &
         ));
     }
     if secret.chars().count() < 12 || secret.len() > 1024 {
-        return Err(ApiError::client("weak_password", "password must be 12 to 1024 characters"));
+        return Err(ApiError::client(
+            "weak_password",
+            "password must be 12 to 1024 characters",
+        ));
     }
     let hash = password::hash(secret)?;
     let id = new_id("usr");
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<()> {
-        let taken: i64 = users::table.filter(users::username.eq(username)).count().get_result(c)?;
+        let taken: i64 = users::table
+            .filter(users::username.eq(username))
+            .count()
+            .get_result(c)?;
         if taken > 0 {
             return Err(ApiError::client("username_taken", "that username exists"));
         }
@@ -264,7 +314,9 @@ fn insert_user(reg: &Registro, by: Option<&Principal>, username: &str, secret: &
                 purpose: None,
                 status: 201,
                 outcome: Outcome::Ok,
-                remote_addr: by.map(|p| p.remote_addr.clone()).unwrap_or_else(|| "local".into()),
+                remote_addr: by
+                    .map(|p| p.remote_addr.clone())
+                    .unwrap_or_else(|| "local".into()),
             },
         )?;
         Ok(())
@@ -272,9 +324,19 @@ fn insert_user(reg: &Registro, by: Option<&Principal>, username: &str, secret: &
     Ok(id)
 }
 
-pub fn create_user(reg: &Registro, by: &Principal, username: &str, secret: &str, role: &str) -> ApiResult<String> {
-    let role = Role::parse(role)
-        .ok_or_else(|| ApiError::client("invalid_role", "role must be scanner, investigator, auditor or admin"))?;
+pub fn create_user(
+    reg: &Registro,
+    by: &Principal,
+    username: &str,
+    secret: &str,
+    role: &str,
+) -> ApiResult<String> {
+    let role = Role::parse(role).ok_or_else(|| {
+        ApiError::client(
+            "invalid_role",
+            "role must be scanner, investigator, auditor or admin",
+        )
+    })?;
     insert_user(reg, Some(by), username, secret, role)
 }
 
@@ -291,9 +353,17 @@ pub struct NewDevice {
     pub api_key: String,
 }
 
-pub fn create_device(reg: &Registro, by: &Principal, name: &str, site: &str) -> ApiResult<NewDevice> {
+pub fn create_device(
+    reg: &Registro,
+    by: &Principal,
+    name: &str,
+    site: &str,
+) -> ApiResult<NewDevice> {
     if name.trim().is_empty() || name.len() > 200 {
-        return Err(ApiError::client("invalid_name", "name must be 1-200 characters"));
+        return Err(ApiError::client(
+            "invalid_name",
+            "name must be 1-200 characters",
+        ));
     }
     super::enrollment::validate_site(site)?;
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -329,11 +399,21 @@ pub fn create_device(reg: &Registro, by: &Principal, name: &str, site: &str) -> 
         )?;
         Ok(())
     })?;
-    Ok(NewDevice { device_id: id, api_key })
+    Ok(NewDevice {
+        device_id: id,
+        api_key,
+    })
 }
 
 /// Writes the access-log entry of a denied request (401/403/429).
-pub fn log_denied(reg: &Registro, actor: &str, role: &str, action: &str, status: i32, remote: &str) {
+pub fn log_denied(
+    reg: &Registro,
+    actor: &str,
+    role: &str,
+    action: &str,
+    status: i32,
+    remote: &str,
+) {
     let keys = reg.keys();
     let res = reg.db.write(|c| -> ApiResult<()> {
         audit::append(

@@ -43,7 +43,13 @@ fn case_view(reg: &Registro, r: MatchCaseRow) -> ApiResult<CaseView> {
     })
 }
 
-fn entry(who: &Principal, action: &str, record_id: Option<String>, purpose: Option<String>, status: i32) -> Entry {
+fn entry(
+    who: &Principal,
+    action: &str,
+    record_id: Option<String>,
+    purpose: Option<String>,
+    status: i32,
+) -> Entry {
     Entry {
         actor: who.actor.clone(),
         role: who.role.as_str().into(),
@@ -56,12 +62,29 @@ fn entry(who: &Principal, action: &str, record_id: Option<String>, purpose: Opti
     }
 }
 
-pub fn list_cases(reg: &Registro, who: &Principal, status: Option<&str>, cursor: Option<&str>, limit: Option<i64>) -> ApiResult<Page<CaseView>> {
+pub fn list_cases(
+    reg: &Registro,
+    who: &Principal,
+    status: Option<&str>,
+    cursor: Option<&str>,
+    limit: Option<i64>,
+) -> ApiResult<Page<CaseView>> {
     let limit = clamp_limit(limit)?;
     let cursor = parse_cursor(cursor)?;
     if let Some(s) = status {
-        if !["pending", "same_person", "different_person", "withdrawn", ""].contains(&s) {
-            return Err(ApiError::client("invalid_query", "status is pending, same_person or different_person"));
+        if ![
+            "pending",
+            "same_person",
+            "different_person",
+            "withdrawn",
+            "",
+        ]
+        .contains(&s)
+        {
+            return Err(ApiError::client(
+                "invalid_query",
+                "status is pending, same_person or different_person",
+            ));
         }
     }
     let keys = reg.keys();
@@ -73,26 +96,45 @@ pub fn list_cases(reg: &Registro, who: &Principal, status: Option<&str>, cursor:
         if let Some(cur) = cursor {
             q = q.filter(match_cases::seq.lt(cur));
         }
-        let rows: Vec<MatchCaseRow> = q.order(match_cases::seq.desc()).limit(limit + 1).select(MatchCaseRow::as_select()).load(c)?;
+        let rows: Vec<MatchCaseRow> = q
+            .order(match_cases::seq.desc())
+            .limit(limit + 1)
+            .select(MatchCaseRow::as_select())
+            .load(c)?;
         let page = Page::from_rows(rows, limit, |r| r.seq, |r| r);
         let mut items = Vec::new();
         for r in page.items {
             items.push(case_view(reg, r)?);
         }
         audit::append(c, &keys, entry(who, "match.list", None, None, 200))?;
-        Ok(Page { items, next_cursor: page.next_cursor })
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
     })
 }
 
 /// Records an investigator's decision. `same_person` merges the two identities (every
 /// record of the second identity takes the first's person id); `different_person` keeps the
 /// pair out of future candidate lists. Indicators are re-evaluated afterwards.
-pub fn decide(reg: &Registro, who: &Principal, case_id: &str, decision: &str, note: &str) -> ApiResult<CaseView> {
+pub fn decide(
+    reg: &Registro,
+    who: &Principal,
+    case_id: &str,
+    decision: &str,
+    note: &str,
+) -> ApiResult<CaseView> {
     if !["same_person", "different_person"].contains(&decision) {
-        return Err(ApiError::client("invalid_decision", "decision must be same_person or different_person"));
+        return Err(ApiError::client(
+            "invalid_decision",
+            "decision must be same_person or different_person",
+        ));
     }
     if note.len() > 4000 {
-        return Err(ApiError::client("invalid_note", "note must be at most 4000 characters"));
+        return Err(ApiError::client(
+            "invalid_note",
+            "note must be at most 4000 characters",
+        ));
     }
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<CaseView> {
@@ -103,10 +145,17 @@ pub fn decide(reg: &Registro, who: &Principal, case_id: &str, decision: &str, no
             .optional()?
             .ok_or_else(|| ApiError::not_found("match case"))?;
         if row.status != "pending" {
-            return Err(ApiError::client("already_decided", "this case is already decided"));
+            return Err(ApiError::client(
+                "already_decided",
+                "this case is already decided",
+            ));
         }
         let now = crate::db::now();
-        let note_enc = if note.is_empty() { None } else { Some(keys.seal(case_id, "note", note.as_bytes())?) };
+        let note_enc = if note.is_empty() {
+            None
+        } else {
+            Some(keys.seal(case_id, "note", note.as_bytes())?)
+        };
         diesel::update(match_cases::table.filter(match_cases::seq.eq(row.seq)))
             .set((
                 match_cases::status.eq(decision),
@@ -116,20 +165,54 @@ pub fn decide(reg: &Registro, who: &Principal, case_id: &str, decision: &str, no
             ))
             .execute(c)?;
         if decision == "same_person" {
-            let pa: String = records::table.filter(records::id.eq(&row.record_a)).select(records::person_id).first(c)?;
-            let pb: String = records::table.filter(records::id.eq(&row.record_b)).select(records::person_id).first(c)?;
+            let pa: String = records::table
+                .filter(records::id.eq(&row.record_a))
+                .select(records::person_id)
+                .first(c)?;
+            let pb: String = records::table
+                .filter(records::id.eq(&row.record_b))
+                .select(records::person_id)
+                .first(c)?;
             if pa != pb {
-                diesel::update(records::table.filter(records::person_id.eq(&pb))).set(records::person_id.eq(&pa)).execute(c)?;
+                diesel::update(records::table.filter(records::person_id.eq(&pb)))
+                    .set(records::person_id.eq(&pa))
+                    .execute(c)?;
             }
             diesel::insert_into(changes::table)
-                .values(NewChange { record_id: row.record_b.clone(), kind: "linked".into(), at: now })
+                .values(NewChange {
+                    record_id: row.record_b.clone(),
+                    kind: "linked".into(),
+                    at: now,
+                })
                 .execute(c)?;
         }
-        audit::append(c, &keys, entry(who, &format!("match.decide:{decision}"), Some(row.record_a.clone()), Some(note.chars().take(500).collect()), 200))?;
-        audit::append(c, &keys, entry(who, &format!("match.decide:{decision}"), Some(row.record_b.clone()), Some(note.chars().take(500).collect()), 200))?;
+        audit::append(
+            c,
+            &keys,
+            entry(
+                who,
+                &format!("match.decide:{decision}"),
+                Some(row.record_a.clone()),
+                Some(note.chars().take(500).collect()),
+                200,
+            ),
+        )?;
+        audit::append(
+            c,
+            &keys,
+            entry(
+                who,
+                &format!("match.decide:{decision}"),
+                Some(row.record_b.clone()),
+                Some(note.chars().take(500).collect()),
+                200,
+            ),
+        )?;
         crate::indicators::after_decision(reg, c, &row.record_a, &row.record_b, decision)?;
-        let updated: MatchCaseRow =
-            match_cases::table.filter(match_cases::seq.eq(row.seq)).select(MatchCaseRow::as_select()).first(c)?;
+        let updated: MatchCaseRow = match_cases::table
+            .filter(match_cases::seq.eq(row.seq))
+            .select(MatchCaseRow::as_select())
+            .first(c)?;
         case_view(reg, updated)
     })
 }
@@ -182,16 +265,25 @@ pub fn list_alerts(reg: &Registro, who: &Principal, q: &AlertQuery) -> ApiResult
         if let Some(cur) = cursor {
             b = b.filter(alerts::seq.lt(cur));
         }
-        let rows: Vec<AlertRow> = b.order(alerts::seq.desc()).limit(limit + 1).select(AlertRow::as_select()).load(c)?;
-        let page = Page::from_rows(rows, limit, |r| r.seq, |r| AlertView {
-            alert_id: r.id,
-            code: r.code,
-            severity: r.severity,
-            detail: r.detail,
-            record_ids: serde_json::from_str(&r.record_ids).unwrap_or_default(),
-            site: r.site,
-            created_at: rfc3339(r.created_at),
-        });
+        let rows: Vec<AlertRow> = b
+            .order(alerts::seq.desc())
+            .limit(limit + 1)
+            .select(AlertRow::as_select())
+            .load(c)?;
+        let page = Page::from_rows(
+            rows,
+            limit,
+            |r| r.seq,
+            |r| AlertView {
+                alert_id: r.id,
+                code: r.code,
+                severity: r.severity,
+                detail: r.detail,
+                record_ids: serde_json::from_str(&r.record_ids).unwrap_or_default(),
+                site: r.site,
+                created_at: rfc3339(r.created_at),
+            },
+        );
         audit::append(c, &keys, entry(who, "alert.list", None, None, 200))?;
         Ok(page)
     })
@@ -250,21 +342,30 @@ pub fn list_audit(reg: &Registro, who: &Principal, q: &AuditQuery) -> ApiResult<
         if let Some(cur) = cursor {
             b = b.filter(audit_log::seq.lt(cur));
         }
-        let rows: Vec<AuditRow> = b.order(audit_log::seq.desc()).limit(limit + 1).select(AuditRow::as_select()).load(c)?;
-        let page = Page::from_rows(rows, limit, |r| r.seq, |r| AuditView {
-            seq: r.seq,
-            at: rfc3339(r.at),
-            actor: r.actor,
-            role: r.role,
-            action: r.action,
-            record_id: r.record_id,
-            purpose: r.purpose,
-            status: r.status,
-            outcome: r.outcome,
-            remote_addr: r.remote_addr,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        });
+        let rows: Vec<AuditRow> = b
+            .order(audit_log::seq.desc())
+            .limit(limit + 1)
+            .select(AuditRow::as_select())
+            .load(c)?;
+        let page = Page::from_rows(
+            rows,
+            limit,
+            |r| r.seq,
+            |r| AuditView {
+                seq: r.seq,
+                at: rfc3339(r.at),
+                actor: r.actor,
+                role: r.role,
+                action: r.action,
+                record_id: r.record_id,
+                purpose: r.purpose,
+                status: r.status,
+                outcome: r.outcome,
+                remote_addr: r.remote_addr,
+                prev_hash: r.prev_hash,
+                hash: r.hash,
+            },
+        );
         audit::append(c, &keys, entry(who, "audit.read", None, None, 200))?;
         Ok(page)
     })
@@ -273,7 +374,9 @@ pub fn list_audit(reg: &Registro, who: &Principal, q: &AuditQuery) -> ApiResult<
 pub fn verify_audit(reg: &Registro, who: &Principal) -> ApiResult<audit::Verification> {
     let keys = reg.keys();
     // Verify first (read), then log the verification itself.
-    let v = reg.db.read(|c| -> ApiResult<_> { Ok(audit::verify(c, &keys)?) })?;
+    let v = reg
+        .db
+        .read(|c| -> ApiResult<_> { Ok(audit::verify(c, &keys)?) })?;
     reg.db.write(|c| -> ApiResult<()> {
         audit::append(c, &keys, entry(who, "audit.verify", None, None, 200))?;
         Ok(())

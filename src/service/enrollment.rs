@@ -140,9 +140,14 @@ fn bad(code: &'static str, msg: &str) -> ApiError {
 pub fn validate_capture_id(id: &str) -> ApiResult<()> {
     if id.is_empty()
         || id.len() > 128
-        || !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
     {
-        return Err(bad("invalid_capture_id", "capture_id must be 1-128 characters of [A-Za-z0-9-_.:]"));
+        return Err(bad(
+            "invalid_capture_id",
+            "capture_id must be 1-128 characters of [A-Za-z0-9-_.:]",
+        ));
     }
     Ok(())
 }
@@ -150,9 +155,14 @@ pub fn validate_capture_id(id: &str) -> ApiResult<()> {
 pub fn validate_site(site: &str) -> ApiResult<()> {
     if site.is_empty()
         || site.len() > 64
-        || !site.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        || !site
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
     {
-        return Err(bad("invalid_site", "site must be 1-64 characters of [A-Za-z0-9-_]"));
+        return Err(bad(
+            "invalid_site",
+            "site must be 1-64 characters of [A-Za-z0-9-_]",
+        ));
     }
     Ok(())
 }
@@ -191,7 +201,15 @@ pub fn age_group(age: Option<i64>) -> &'static str {
     }
 }
 
-const RELATIONSHIPS: [&str; 7] = ["parent", "guardian", "sibling", "spouse", "other_relative", "unrelated", "unknown"];
+const RELATIONSHIPS: [&str; 7] = [
+    "parent",
+    "guardian",
+    "sibling",
+    "spouse",
+    "other_relative",
+    "unrelated",
+    "unknown",
+];
 const DOC_TYPES: [&str; 4] = ["passport", "id_card", "birth_certificate", "none"];
 
 /// Checks every field before anything is done, so a rejected request changes nothing.
@@ -202,12 +220,22 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         None | Some("") => now,
         Some(s) => {
             let t = chrono::DateTime::parse_from_rfc3339(s)
-                .map_err(|_| bad("invalid_captured_at", "captured_at must be an RFC 3339 time"))?
+                .map_err(|_| {
+                    bad(
+                        "invalid_captured_at",
+                        "captured_at must be an RFC 3339 time",
+                    )
+                })?
                 .naive_utc();
             if t > now + chrono::Duration::days(1) || t.year() < 2000 {
-                return Err(bad("invalid_captured_at", "captured_at is in the future or implausibly old"));
+                return Err(bad(
+                    "invalid_captured_at",
+                    "captured_at is in the future or implausibly old",
+                ));
             }
-            chrono::DateTime::from_timestamp(t.and_utc().timestamp(), 0).map(|d| d.naive_utc()).unwrap_or(t)
+            chrono::DateTime::from_timestamp(t.and_utc().timestamp(), 0)
+                .map(|d| d.naive_utc())
+                .unwrap_or(t)
         }
     };
     let site = match (req.site, &principal.site) {
@@ -229,7 +257,10 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
             let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
                 .map_err(|_| bad("invalid_date_of_birth", "date_of_birth must be YYYY-MM-DD"))?;
             if d > captured_at.date() || d.year() < 1900 {
-                return Err(bad("invalid_date_of_birth", "date_of_birth is in the future or before 1900"));
+                return Err(bad(
+                    "invalid_date_of_birth",
+                    "date_of_birth is in the future or before 1900",
+                ));
             }
             Some(d)
         }
@@ -242,24 +273,38 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
     let nationality = match p.nationality.as_deref() {
         None | Some("") => None,
         Some(n) if valid_country(n) => Some(n.to_string()),
-        Some(_) => return Err(bad("invalid_nationality", "nationality must be ISO 3166-1 alpha-3, upper case")),
+        Some(_) => {
+            return Err(bad(
+                "invalid_nationality",
+                "nationality must be ISO 3166-1 alpha-3, upper case",
+            ))
+        }
     };
     let document = match p.document {
         None => None,
         Some(d) => {
             if let Some(t) = d.doc_type.as_deref() {
                 if !DOC_TYPES.contains(&t) {
-                    return Err(bad("invalid_document", "document.type must be passport, id_card, birth_certificate or none"));
+                    return Err(bad(
+                        "invalid_document",
+                        "document.type must be passport, id_card, birth_certificate or none",
+                    ));
                 }
             }
             if let Some(c) = d.issuing_country.as_deref() {
                 if !c.is_empty() && !valid_country(c) {
-                    return Err(bad("invalid_document", "document.issuing_country must be ISO 3166-1 alpha-3"));
+                    return Err(bad(
+                        "invalid_document",
+                        "document.issuing_country must be ISO 3166-1 alpha-3",
+                    ));
                 }
             }
             if let Some(n) = d.number.as_deref() {
                 if n.len() > 64 || n.chars().any(char::is_control) {
-                    return Err(bad("invalid_document", "document.number must be at most 64 printable characters"));
+                    return Err(bad(
+                        "invalid_document",
+                        "document.number must be at most 64 printable characters",
+                    ));
                 }
             }
             Some(d)
@@ -269,10 +314,15 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         None | Some("") => None,
         Some(ph) => {
             if ph.len() > 32
-                || !ph.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))
+                || !ph
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))
                 || !ph.chars().any(|c| c.is_ascii_digit())
             {
-                return Err(bad("invalid_phone", "phone must be digits with an optional + and separators"));
+                return Err(bad(
+                    "invalid_phone",
+                    "phone must be digits with an optional + and separators",
+                ));
             }
             Some(ph.to_string())
         }
@@ -281,7 +331,8 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         return Err(bad("invalid_companions", "at most 50 companions"));
     }
     for c in &req.companions {
-        validate_capture_id(&c.capture_id).map_err(|_| bad("invalid_companions", "companion capture_id is malformed"))?;
+        validate_capture_id(&c.capture_id)
+            .map_err(|_| bad("invalid_companions", "companion capture_id is malformed"))?;
         if !RELATIONSHIPS.contains(&c.relationship.as_str()) {
             return Err(bad("invalid_relationship", "relationship must be one of parent, guardian, sibling, spouse, other_relative, unrelated, unknown"));
         }
@@ -291,7 +342,10 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         Some(b) => Some(decode_b64("photo_undecodable", b)?),
     };
     if photo.is_none() && req.fingerprints.is_empty() {
-        return Err(bad("missing_biometrics", "at least one of photo or fingerprints is required"));
+        return Err(bad(
+            "missing_biometrics",
+            "at least one of photo or fingerprints is required",
+        ));
     }
     if req.fingerprints.len() > 10 {
         return Err(bad("too_many_fingers", "at most 10 fingerprints"));
@@ -299,14 +353,22 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
     let mut seen = Vec::new();
     for f in &req.fingerprints {
         if !(0..=10).contains(&f.position) {
-            return Err(bad("bad_finger_position", "position must be an ISO/IEC 19794-2 finger code, 0-10"));
+            return Err(bad(
+                "bad_finger_position",
+                "position must be an ISO/IEC 19794-2 finger code, 0-10",
+            ));
         }
         if f.position != 0 && seen.contains(&f.position) {
-            return Err(bad("duplicate_finger_position", "each finger position may appear once"));
+            return Err(bad(
+                "duplicate_finger_position",
+                "each finger position may appear once",
+            ));
         }
         seen.push(f.position);
     }
-    let age = dob.map(|d| age_at(d, captured_at.date())).or(p.age_estimate);
+    let age = dob
+        .map(|d| age_at(d, captured_at.date()))
+        .or(p.age_estimate);
     let person = Person {
         given_names: clean_name("invalid_name", &p.given_names)?,
         family_names: clean_name("invalid_name", &p.family_names)?,
@@ -321,7 +383,11 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         capture_id: req.capture_id,
         captured_at,
         site,
-        sealed: SealedPerson { person, protection: req.protection, companions: req.companions },
+        sealed: SealedPerson {
+            person,
+            protection: req.protection,
+            companions: req.companions,
+        },
         sex,
         nationality,
         age,
@@ -366,19 +432,26 @@ pub fn resolve(
         .filter(records::deleted_at.is_null())
         .select((records::seq, records::id, records::person_id))
         .load(conn)?;
-    let by_seq: HashMap<i64, (String, String)> = rows.into_iter().map(|(s, i, p)| (s, (i, p))).collect();
+    let by_seq: HashMap<i64, (String, String)> =
+        rows.into_iter().map(|(s, i, p)| (s, (i, p))).collect();
     let mut different: Vec<(String, String)> = vec![];
     if let Some(probe) = probe_record {
         different = match_cases::table
             .filter(match_cases::status.eq("different_person"))
-            .filter(match_cases::record_a.eq(probe).or(match_cases::record_b.eq(probe)))
+            .filter(
+                match_cases::record_a
+                    .eq(probe)
+                    .or(match_cases::record_b.eq(probe)),
+            )
             .select((match_cases::record_a, match_cases::record_b))
             .load(conn)?;
     }
     let mut seen_person = std::collections::HashSet::new();
     let mut out = Vec::new();
     for c in cands {
-        let Some((rid, pid)) = by_seq.get(&c.key) else { continue };
+        let Some((rid, pid)) = by_seq.get(&c.key) else {
+            continue;
+        };
         if Some(pid.as_str()) == exclude_person || !seen_person.insert(pid.clone()) {
             continue;
         }
@@ -392,7 +465,12 @@ pub fn resolve(
         } else {
             "none"
         };
-        out.push(Resolved { record_id: rid.clone(), person_id: pid.clone(), cand: c, decision });
+        out.push(Resolved {
+            record_id: rid.clone(),
+            person_id: pid.clone(),
+            cand: c,
+            decision,
+        });
     }
     Ok(out)
 }
@@ -414,7 +492,11 @@ pub enum Enrolled {
 }
 
 /// Enrolls one capture. Blocking: call from `web::block`.
-pub fn enroll(reg: &Registro, principal: &Principal, req: EnrollmentRequest) -> ApiResult<Enrolled> {
+pub fn enroll(
+    reg: &Registro,
+    principal: &Principal,
+    req: EnrollmentRequest,
+) -> ApiResult<Enrolled> {
     let v = validate(req, principal)?;
     if let Some(ans) = replay(reg, principal, &v.capture_id)? {
         return Ok(Enrolled::Replayed(ans));
@@ -427,12 +509,29 @@ pub fn enroll(reg: &Registro, principal: &Principal, req: EnrollmentRequest) -> 
     let person_enc = keys.seal(&record_id, "person", &person_json)?;
     let biometrics_enc = seal_biometrics(reg, &record_id, &ex)?;
     let p = &v.sealed.person;
-    let doc_index = p.document.as_ref().and_then(|d| d.number.as_deref()).and_then(|n| keys.blind_index(IndexedField::DocumentNumber, n));
-    let phone_index = p.phone.as_deref().and_then(|n| keys.blind_index(IndexedField::Phone, n));
-    let family_index = p.family_names.as_deref().and_then(|n| keys.blind_index(IndexedField::FamilyNames, n));
+    let doc_index = p
+        .document
+        .as_ref()
+        .and_then(|d| d.number.as_deref())
+        .and_then(|n| keys.blind_index(IndexedField::DocumentNumber, n));
+    let phone_index = p
+        .phone
+        .as_deref()
+        .and_then(|n| keys.blind_index(IndexedField::Phone, n));
+    let family_index = p
+        .family_names
+        .as_deref()
+        .and_then(|n| keys.blind_index(IndexedField::FamilyNames, n));
     let quality = Quality {
         face: ex.face.as_ref().map(|f| f.quality),
-        fingers: ex.fingers.iter().map(|f| FingerQuality { position: f.position, minutiae: f.minutiae }).collect(),
+        fingers: ex
+            .fingers
+            .iter()
+            .map(|f| FingerQuality {
+                position: f.position,
+                minutiae: f.minutiae,
+            })
+            .collect(),
     };
 
     let result = reg.db.write(|c| -> ApiResult<(i64, EnrollmentResponse)> {
@@ -519,7 +618,11 @@ pub fn enroll(reg: &Registro, principal: &Principal, req: EnrollmentRequest) -> 
                 .execute(c)?;
         }
         diesel::insert_into(changes::table)
-            .values(NewChange { record_id: record_id.clone(), kind: "enrolled".into(), at: now })
+            .values(NewChange {
+                record_id: record_id.clone(),
+                kind: "enrolled".into(),
+                at: now,
+            })
             .execute(c)?;
         let response = crate::indicators::on_enrollment(reg, c, &record_id, response)?;
         let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
@@ -545,22 +648,34 @@ pub fn enroll(reg: &Registro, principal: &Principal, req: EnrollmentRequest) -> 
     match result {
         Ok((seq, response)) => {
             reg.matcher.insert(seq, &ex);
-            reg.metrics.enrollments.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            reg.metrics
+                .enrollments
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(Enrolled::Created(response))
         }
-        Err(ApiError::Client { code: "conflict", .. }) => match replay(reg, principal, &v.capture_id)? {
+        Err(ApiError::Client {
+            code: "conflict", ..
+        }) => match replay(reg, principal, &v.capture_id)? {
             Some(ans) => Ok(Enrolled::Replayed(ans)),
-            None => Err(ApiError::internal("capture conflict without a stored record")),
+            None => Err(ApiError::internal(
+                "capture conflict without a stored record",
+            )),
         },
         Err(e) => Err(e),
     }
 }
 
 /// The first answer for an already enrolled capture (logged: it names match ids).
-fn replay(reg: &Registro, principal: &Principal, capture_id: &str) -> ApiResult<Option<serde_json::Value>> {
+fn replay(
+    reg: &Registro,
+    principal: &Principal,
+    capture_id: &str,
+) -> ApiResult<Option<serde_json::Value>> {
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<Option<serde_json::Value>> {
-        let Some((rid, json)) = stored_answer(c, capture_id)? else { return Ok(None) };
+        let Some((rid, json)) = stored_answer(c, capture_id)? else {
+            return Ok(None);
+        };
         audit::append(
             c,
             &keys,
@@ -575,6 +690,8 @@ fn replay(reg: &Registro, principal: &Principal, capture_id: &str) -> ApiResult<
                 remote_addr: principal.remote_addr.clone(),
             },
         )?;
-        Ok(Some(serde_json::from_str(&json).map_err(ApiError::internal)?))
+        Ok(Some(
+            serde_json::from_str(&json).map_err(ApiError::internal)?,
+        ))
     })
 }

@@ -30,7 +30,11 @@ pub struct IdentifyResponse {
     pub candidates: Vec<CandidateView>,
 }
 
-pub fn identify(reg: &Registro, who: &Principal, req: IdentifyRequest) -> ApiResult<IdentifyResponse> {
+pub fn identify(
+    reg: &Registro,
+    who: &Principal,
+    req: IdentifyRequest,
+) -> ApiResult<IdentifyResponse> {
     let limit = req.limit.unwrap_or(10);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::client("invalid_limit", "limit must be 1-1000"));
@@ -40,11 +44,17 @@ pub fn identify(reg: &Registro, who: &Principal, req: IdentifyRequest) -> ApiRes
         Some(b) => Some(decode_b64("photo_undecodable", b)?),
     };
     if photo.is_none() && req.fingerprints.is_empty() {
-        return Err(ApiError::client("missing_biometrics", "at least one of photo or fingerprints is required"));
+        return Err(ApiError::client(
+            "missing_biometrics",
+            "at least one of photo or fingerprints is required",
+        ));
     }
     for f in &req.fingerprints {
         if !(0..=10).contains(&f.position) {
-            return Err(ApiError::client("bad_finger_position", "position must be an ISO/IEC 19794-2 finger code, 0-10"));
+            return Err(ApiError::client(
+                "bad_finger_position",
+                "position must be an ISO/IEC 19794-2 finger code, 0-10",
+            ));
         }
     }
     let ex = reg.matcher.extract(photo.as_deref(), &req.fingerprints)?;
@@ -88,17 +98,31 @@ pub const MAX_BATCH: usize = 100;
 /// Enrolls up to 100 captures collected offline, each independently and idempotently: the
 /// answer for each item is the single-enrollment body plus its `status_code` (or the error
 /// body plus its status code). A batch cut off mid-way can be resent whole.
-pub fn batch(reg: &Registro, who: &Principal, items: Vec<serde_json::Value>) -> ApiResult<Vec<serde_json::Value>> {
+pub fn batch(
+    reg: &Registro,
+    who: &Principal,
+    items: Vec<serde_json::Value>,
+) -> ApiResult<Vec<serde_json::Value>> {
     if items.len() > MAX_BATCH {
-        return Err(ApiError::client("batch_too_large", "at most 100 enrollments per batch"));
+        return Err(ApiError::client(
+            "batch_too_large",
+            "at most 100 enrollments per batch",
+        ));
     }
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         let result = serde_json::from_value::<EnrollmentRequest>(item)
-            .map_err(|e| ApiError::client("invalid_json", format!("enrollment is malformed: {}", e.classify_message())))
+            .map_err(|e| {
+                ApiError::client(
+                    "invalid_json",
+                    format!("enrollment is malformed: {}", e.classify_message()),
+                )
+            })
             .and_then(|req| enrollment::enroll(reg, who, req));
         let value = match result {
-            Ok(Enrolled::Created(resp)) => with_status(serde_json::to_value(resp).map_err(ApiError::internal)?, 201),
+            Ok(Enrolled::Created(resp)) => {
+                with_status(serde_json::to_value(resp).map_err(ApiError::internal)?, 201)
+            }
             Ok(Enrolled::Replayed(v)) => with_status(v, 200),
             Err(e @ ApiError::Client { .. }) => {
                 let status = crate::error::status_for_code(e.code()).as_u16();
@@ -128,7 +152,9 @@ trait Classify {
 impl Classify for serde_json::Error {
     fn classify_message(&self) -> &'static str {
         match self.classify() {
-            serde_json::error::Category::Data => "a field has the wrong type or a required field is missing",
+            serde_json::error::Category::Data => {
+                "a field has the wrong type or a required field is missing"
+            }
             _ => "not valid JSON",
         }
     }

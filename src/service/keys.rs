@@ -64,10 +64,17 @@ pub fn rotate(db: &Db, ring: &KeyRing) -> anyhow::Result<(u32, usize)> {
                 .filter(records::seq.gt(after))
                 .order(records::seq.asc())
                 .limit(200)
-                .select((records::seq, records::id, records::person_enc, records::biometrics_enc))
+                .select((
+                    records::seq,
+                    records::id,
+                    records::person_enc,
+                    records::biometrics_enc,
+                ))
                 .load(c)?)
         })?;
-        let Some(last) = batch.last().map(|b| b.0) else { break };
+        let Some(last) = batch.last().map(|b| b.0) else {
+            break;
+        };
         db.write(|c| -> anyhow::Result<()> {
             for (seq, id, person, bio) in &batch {
                 let mut changed = false;

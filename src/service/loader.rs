@@ -46,10 +46,16 @@ pub fn start(reg: Arc<Registro>) {
 pub fn load_all(reg: &Registro) -> ApiResult<i64> {
     let started = Instant::now();
     let watermark: i64 = reg.db.read(|c| -> ApiResult<i64> {
-        Ok(changes::table.select(diesel::dsl::max(changes::seq)).first::<Option<i64>>(c)?.unwrap_or(0))
+        Ok(changes::table
+            .select(diesel::dsl::max(changes::seq))
+            .first::<Option<i64>>(c)?
+            .unwrap_or(0))
     })?;
     let total: i64 = reg.db.read(|c| -> ApiResult<i64> {
-        Ok(records::table.filter(records::deleted_at.is_null()).count().get_result(c)?)
+        Ok(records::table
+            .filter(records::deleted_at.is_null())
+            .count()
+            .get_result(c)?)
     })?;
     tracing::info!(records = total, "loading galleries");
     let mut after = 0i64;
@@ -64,14 +70,21 @@ pub fn load_all(reg: &Registro) -> ApiResult<i64> {
                 .select((records::seq, records::id, records::biometrics_enc))
                 .load(c)?)
         })?;
-        let Some(last) = rows.last().map(|r| r.0) else { break };
+        let Some(last) = rows.last().map(|r| r.0) else {
+            break;
+        };
         // The key ring is taken before entering the pool (no locks inside pool work).
         let ring = reg.keys();
         let opened: Vec<ApiResult<(i64, super::matching::Extracted)>> = reg.matcher.install(|| {
             rows.par_iter()
                 .map(|(seq, id, enc)| {
-                    let json = ring.open(id, "biometrics", enc).map_err(crate::error::ApiError::from)?;
-                    Ok((*seq, serde_json::from_slice(&json).map_err(crate::error::ApiError::internal)?))
+                    let json = ring
+                        .open(id, "biometrics", enc)
+                        .map_err(crate::error::ApiError::from)?;
+                    Ok((
+                        *seq,
+                        serde_json::from_slice(&json).map_err(crate::error::ApiError::internal)?,
+                    ))
                 })
                 .collect()
         });
@@ -83,7 +96,11 @@ pub fn load_all(reg: &Registro) -> ApiResult<i64> {
         after = last;
         tracing::info!(loaded, total, "gallery load progress");
     }
-    tracing::info!(loaded, ms = started.elapsed().as_millis() as u64, "galleries loaded");
+    tracing::info!(
+        loaded,
+        ms = started.elapsed().as_millis() as u64,
+        "galleries loaded"
+    );
     Ok(watermark)
 }
 
@@ -115,7 +132,10 @@ pub fn poll(reg: &Registro, watermark: i64, applied: &mut BTreeSet<i64>) -> ApiR
         if ch.seq <= watermark - LOOKBACK || applied.contains(&ch.seq) {
             continue;
         }
-        if ch.seq <= watermark && !applied.is_empty() && ch.seq < *applied.iter().next().unwrap_or(&0) {
+        if ch.seq <= watermark
+            && !applied.is_empty()
+            && ch.seq < *applied.iter().next().unwrap_or(&0)
+        {
             continue;
         }
         apply(reg, &ch)?;
@@ -130,14 +150,17 @@ pub fn poll(reg: &Registro, watermark: i64, applied: &mut BTreeSet<i64>) -> ApiR
 }
 
 fn apply(reg: &Registro, ch: &ChangeRow) -> ApiResult<()> {
-    let row: Option<(i64, Option<chrono::NaiveDateTime>, Vec<u8>)> = reg.db.read(|c| -> ApiResult<_> {
-        Ok(records::table
-            .filter(records::id.eq(&ch.record_id))
-            .select((records::seq, records::deleted_at, records::biometrics_enc))
-            .first(c)
-            .optional()?)
-    })?;
-    let Some((seq, deleted, enc)) = row else { return Ok(()) };
+    let row: Option<(i64, Option<chrono::NaiveDateTime>, Vec<u8>)> =
+        reg.db.read(|c| -> ApiResult<_> {
+            Ok(records::table
+                .filter(records::id.eq(&ch.record_id))
+                .select((records::seq, records::deleted_at, records::biometrics_enc))
+                .first(c)
+                .optional()?)
+        })?;
+    let Some((seq, deleted, enc)) = row else {
+        return Ok(());
+    };
     if deleted.is_some() {
         reg.matcher.remove(seq);
     } else if ch.kind == "enrolled" && !reg.matcher.contains(seq) {

@@ -85,7 +85,9 @@ mod b64 {
     }
     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s: String = serde::Deserialize::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD.decode(s).map_err(serde::de::Error::custom)
+        base64::engine::general_purpose::STANDARD
+            .decode(s)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -117,9 +119,9 @@ fn finger_error(e: finger::FingerError) -> ApiError {
 
 fn face_error(e: face::FaceError) -> ApiError {
     match e {
-        face::FaceError::ModelMissing { .. } | face::FaceError::ModelChecksumMismatch { .. } | face::FaceError::ModelInvalid { .. } => {
-            ApiError::internal(e)
-        }
+        face::FaceError::ModelMissing { .. }
+        | face::FaceError::ModelChecksumMismatch { .. }
+        | face::FaceError::ModelInvalid { .. } => ApiError::internal(e),
         other => ApiError::client(other.code(), other.to_string()),
     }
 }
@@ -128,8 +130,14 @@ fn face_error(e: face::FaceError) -> ApiError {
 /// that position and the most minutiae (any view when the record names no such finger).
 fn pick_view(record: finger::FingerRecord, position: u8) -> Option<finger::FingerView> {
     let mut views = record.views;
-    let matching: Vec<usize> = (0..views.len()).filter(|&i| views[i].position == position).collect();
-    let pool: Vec<usize> = if matching.is_empty() { (0..views.len()).collect() } else { matching };
+    let matching: Vec<usize> = (0..views.len())
+        .filter(|&i| views[i].position == position)
+        .collect();
+    let pool: Vec<usize> = if matching.is_empty() {
+        (0..views.len()).collect()
+    } else {
+        matching
+    };
     let best = pool.into_iter().max_by_key(|&i| views[i].minutiae.len())?;
     let mut v = views.swap_remove(best);
     v.position = position;
@@ -142,8 +150,12 @@ impl Matcher {
             .num_threads(config.engine_threads)
             .thread_name(|i| format!("registro-engine-{i}"))
             .build()?;
-        let face = face::FaceEngine::load(&config.models_dir)
-            .map_err(|e| anyhow::anyhow!("face model: {e} (models dir {})", config.models_dir.display()))?;
+        let face = face::FaceEngine::load(&config.models_dir).map_err(|e| {
+            anyhow::anyhow!(
+                "face model: {e} (models dir {})",
+                config.models_dir.display()
+            )
+        })?;
         Ok(Matcher {
             pool,
             face: Some(face),
@@ -170,7 +182,12 @@ impl Matcher {
                     .into_iter()
                     .map(serde_json::from_value)
                     .collect::<Result<_, _>>()
-                    .map_err(|_| ApiError::client("invalid_minutiae", "each minutia needs x, y, angle_deg and type"))?;
+                    .map_err(|_| {
+                        ApiError::client(
+                            "invalid_minutiae",
+                            "each minutia needs x, y, angle_deg and type",
+                        )
+                    })?;
                 let view = finger::from_minutiae_json(
                     position,
                     f.width.unwrap_or(0),
@@ -189,11 +206,15 @@ impl Matcher {
             fmt if FORMATS.contains(&fmt) => {
                 let raw = decode_b64("template_undecodable", f.template.as_deref().unwrap_or(""))?;
                 let record = finger::parse_template(fmt, &raw).map_err(finger_error)?;
-                let view = pick_view(record, position)
-                    .ok_or_else(|| ApiError::client("template_no_views", "the template holds no finger view"))?;
+                let view = pick_view(record, position).ok_or_else(|| {
+                    ApiError::client("template_no_views", "the template holds no finger view")
+                })?;
                 Ok((raw, view))
             }
-            _ => Err(ApiError::client("unknown_template_format", "unknown fingerprint format")),
+            _ => Err(ApiError::client(
+                "unknown_template_format",
+                "unknown fingerprint format",
+            )),
         }
     }
 
@@ -201,15 +222,24 @@ impl Matcher {
     pub fn extract(&self, photo: Option<&[u8]>, fingers: &[FingerInput]) -> ApiResult<Extracted> {
         for f in fingers {
             if !FORMATS.contains(&f.format.as_str()) {
-                return Err(ApiError::client("unknown_template_format", "unknown fingerprint format"));
+                return Err(ApiError::client(
+                    "unknown_template_format",
+                    "unknown fingerprint format",
+                ));
             }
         }
         self.pool.install(|| {
             let (face, fingers) = rayon::join(
                 || -> ApiResult<Option<FaceFeatures>> {
-                    let (Some(photo), Some(engine)) = (photo, &self.face) else { return Ok(None) };
+                    let (Some(photo), Some(engine)) = (photo, &self.face) else {
+                        return Ok(None);
+                    };
                     let a = engine.analyze(photo).map_err(face_error)?;
-                    Ok(Some(FaceFeatures { embedding: a.embedding, quality: a.quality, faces_found: a.faces_found }))
+                    Ok(Some(FaceFeatures {
+                        embedding: a.embedding,
+                        quality: a.quality,
+                        faces_found: a.faces_found,
+                    }))
                 },
                 || -> ApiResult<Vec<FingerFeatures>> {
                     fingers
@@ -228,20 +258,30 @@ impl Matcher {
                         .collect()
                 },
             );
-            Ok(Extracted { face: face?, fingers: fingers? })
+            Ok(Extracted {
+                face: face?,
+                fingers: fingers?,
+            })
         })
     }
 
     fn decode_fingers(ex: &Extracted) -> Vec<(u8, finger::FingerFeatures)> {
         ex.fingers
             .iter()
-            .filter_map(|f| finger::FingerFeatures::from_bytes(&f.features).ok().map(|x| (f.position, x)))
+            .filter_map(|f| {
+                finger::FingerFeatures::from_bytes(&f.features)
+                    .ok()
+                    .map(|x| (f.position, x))
+            })
             .collect()
     }
 
     /// Finger score of a probe against one stored record: per probe finger the best stored
     /// finger of the same position (any for position 0), fused over fingers.
-    fn finger_score(probe: &[(u8, finger::FingerFeatures)], stored: &Stored) -> Option<(f32, Vec<(u8, f32)>)> {
+    fn finger_score(
+        probe: &[(u8, finger::FingerFeatures)],
+        stored: &Stored,
+    ) -> Option<(f32, Vec<(u8, f32)>)> {
         let mut per = Vec::new();
         for (pos, pf) in probe {
             let best = stored
@@ -271,7 +311,10 @@ impl Matcher {
         // a pool thread that blocked on a lock while holding stolen work of another search
         // could deadlock against a queued writer.
         let face_gallery = self.face_gallery.read().unwrap_or_else(|p| p.into_inner());
-        let finger_gallery = self.finger_gallery.read().unwrap_or_else(|p| p.into_inner());
+        let finger_gallery = self
+            .finger_gallery
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
         let stored = self.stored.read().unwrap_or_else(|p| p.into_inner());
         let (face_gallery, finger_gallery, stored) = (&*face_gallery, &*finger_gallery, &*stored);
         self.pool.install(|| {
@@ -294,8 +337,10 @@ impl Matcher {
             keys.dedup();
             // Finger scores the gallery already computed are reused; only candidates found by
             // the face alone are compared finger by finger here.
-            let finger_known: HashMap<i64, (f32, Vec<(u8, f32)>)> =
-                finger_hits.into_iter().map(|h| (h.person as i64, (h.score, h.fingers))).collect();
+            let finger_known: HashMap<i64, (f32, Vec<(u8, f32)>)> = finger_hits
+                .into_iter()
+                .map(|h| (h.person as i64, (h.score, h.fingers)))
+                .collect();
             let mut out: Vec<Candidate> = keys
                 .par_iter()
                 .filter_map(|key| {
@@ -334,15 +379,27 @@ impl Matcher {
             if stored.contains_key(&key) {
                 return;
             }
-            stored.insert(key, Arc::new(Stored { face: face.clone(), fingers: fingers.clone() }));
+            stored.insert(
+                key,
+                Arc::new(Stored {
+                    face: face.clone(),
+                    fingers: fingers.clone(),
+                }),
+            );
         }
         if let Some(e) = &face {
             if e.len() == face::EMBEDDING_DIM {
-                self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).insert(key as u64, e);
+                self.face_gallery
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key as u64, e);
             }
         }
         if !fingers.is_empty() {
-            let mut g = self.finger_gallery.write().unwrap_or_else(|p| p.into_inner());
+            let mut g = self
+                .finger_gallery
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
             for (pos, f) in fingers {
                 g.insert(key as u64, pos, f);
             }
@@ -350,15 +407,30 @@ impl Matcher {
     }
 
     pub fn remove(&self, key: i64) {
-        if self.stored.write().unwrap_or_else(|p| p.into_inner()).remove(&key).is_none() {
+        if self
+            .stored
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key)
+            .is_none()
+        {
             return;
         }
-        self.face_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(key as u64);
-        self.finger_gallery.write().unwrap_or_else(|p| p.into_inner()).remove(key as u64);
+        self.face_gallery
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key as u64);
+        self.finger_gallery
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key as u64);
     }
 
     pub fn contains(&self, key: i64) -> bool {
-        self.stored.read().unwrap_or_else(|p| p.into_inner()).contains_key(&key)
+        self.stored
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&key)
     }
 
     /// Number of records in the gallery.
@@ -371,10 +443,23 @@ impl Matcher {
 
     /// Approximate bytes held by the galleries.
     pub fn memory_bytes(&self) -> usize {
-        self.face_gallery.read().unwrap_or_else(|p| p.into_inner()).memory_bytes()
-            + self.finger_gallery.read().unwrap_or_else(|p| p.into_inner()).memory_bytes()
+        self.face_gallery
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .memory_bytes()
+            + self
+                .finger_gallery
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .memory_bytes()
     }
 }
 
-const FORMATS: [&str; 6] =
-    ["iso-19794-2-2005", "iso-19794-2-2011", "ansi-378-2004", "ansi-378-2009", "minutiae-json", "image"];
+const FORMATS: [&str; 6] = [
+    "iso-19794-2-2005",
+    "iso-19794-2-2011",
+    "ansi-378-2004",
+    "ansi-378-2009",
+    "minutiae-json",
+    "image",
+];

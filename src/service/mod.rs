@@ -107,7 +107,11 @@ impl Registro {
         for kid in old.kids() {
             match (old.check_value(kid), ring.check_value(kid)) {
                 (Some(a), Some(b)) if crate::crypto::ct_eq(a, b) => {}
-                _ => return Err(ApiError::internal("the key file changed incompatibly; refusing to use it")),
+                _ => {
+                    return Err(ApiError::internal(
+                        "the key file changed incompatibly; refusing to use it",
+                    ))
+                }
             }
         }
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = ring.clone();
@@ -143,7 +147,9 @@ pub fn parse_cursor(cursor: Option<&str>) -> ApiResult<Option<i64>> {
             .ok()
             .filter(|v| *v > 0)
             .map(Some)
-            .ok_or_else(|| ApiError::client("invalid_cursor", "cursor is not one this server issued")),
+            .ok_or_else(|| {
+                ApiError::client("invalid_cursor", "cursor is not one this server issued")
+            }),
     }
 }
 
@@ -151,7 +157,10 @@ pub fn clamp_limit(limit: Option<i64>) -> ApiResult<i64> {
     match limit {
         None => Ok(50),
         Some(l) if (1..=1000).contains(&l) => Ok(l),
-        Some(_) => Err(ApiError::client("invalid_query", "limit must be between 1 and 1000")),
+        Some(_) => Err(ApiError::client(
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        )),
     }
 }
 
@@ -164,29 +173,47 @@ pub struct Page<T> {
 
 impl<T> Page<T> {
     /// Builds a page from `limit + 1` fetched rows and a function giving each row's seq.
-    pub fn from_rows<R>(mut rows: Vec<R>, limit: i64, seq: impl Fn(&R) -> i64, map: impl FnMut(R) -> T) -> Page<T> {
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: i64,
+        seq: impl Fn(&R) -> i64,
+        map: impl FnMut(R) -> T,
+    ) -> Page<T> {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
-        let next_cursor = if more { rows.last().map(|r| seq(r).to_string()) } else { None };
-        Page { items: rows.into_iter().map(map).collect(), next_cursor }
+        let next_cursor = if more {
+            rows.last().map(|r| seq(r).to_string())
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
     }
 }
 
 /// Parses an RFC 3339 instant or a `YYYY-MM-DD` date (midnight UTC) from a query parameter.
 pub fn parse_instant(name: &str, v: Option<&str>) -> ApiResult<Option<chrono::NaiveDateTime>> {
-    let Some(v) = v.filter(|s| !s.is_empty()) else { return Ok(None) };
+    let Some(v) = v.filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return Ok(Some(t.naive_utc()));
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0));
     }
-    Err(ApiError::client("invalid_query", format!("{name} must be RFC 3339 or YYYY-MM-DD")))
+    Err(ApiError::client(
+        "invalid_query",
+        format!("{name} must be RFC 3339 or YYYY-MM-DD"),
+    ))
 }
 
 /// Formats a stored naive UTC time as RFC 3339.
 pub fn rfc3339(t: chrono::NaiveDateTime) -> String {
-    t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    t.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 pub fn new_id(prefix: &str) -> String {

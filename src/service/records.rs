@@ -70,7 +70,14 @@ pub fn open_person(reg: &Registro, row: &RecordRow) -> ApiResult<SealedPerson> {
     serde_json::from_slice(&json).map_err(ApiError::internal)
 }
 
-fn log_read(conn: &mut DbConn, reg: &Registro, who: &Principal, action: &str, record_id: Option<&str>, purpose: Option<&str>) -> QueryResult<()> {
+fn log_read(
+    conn: &mut DbConn,
+    reg: &Registro,
+    who: &Principal,
+    action: &str,
+    record_id: Option<&str>,
+    purpose: Option<&str>,
+) -> QueryResult<()> {
     audit::append(
         conn,
         &reg.keys(),
@@ -121,11 +128,17 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
         let mut links: Vec<LinkView> = same
             .iter()
             .filter(|r| r.id != row.id)
-            .map(|r| LinkView { record_id: r.id.clone(), kind: "same_person".into(), relationship: None })
+            .map(|r| LinkView {
+                record_id: r.id.clone(),
+                kind: "same_person".into(),
+                relationship: None,
+            })
             .collect();
         // Companions this record declared, and records that declared this one.
-        let declared: Vec<CompanionRow> =
-            companions::table.filter(companions::record_id.eq(&row.id)).select(CompanionRow::as_select()).load(c)?;
+        let declared: Vec<CompanionRow> = companions::table
+            .filter(companions::record_id.eq(&row.id))
+            .select(CompanionRow::as_select())
+            .load(c)?;
         for comp in declared {
             let rid: Option<String> = records::table
                 .filter(records::capture_id.eq(&comp.companion_capture_id))
@@ -134,7 +147,11 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
                 .first(c)
                 .optional()?;
             if let Some(rid) = rid {
-                links.push(LinkView { record_id: rid, kind: "companion".into(), relationship: Some(comp.relationship) });
+                links.push(LinkView {
+                    record_id: rid,
+                    kind: "companion".into(),
+                    relationship: Some(comp.relationship),
+                });
             }
         }
         let declared_by: Vec<(String, String)> = companions::table
@@ -142,13 +159,23 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
             .select((companions::record_id, companions::relationship))
             .load(c)?;
         for (rid, rel) in declared_by {
-            if !links.iter().any(|l| l.record_id == rid && l.kind == "companion") {
-                links.push(LinkView { record_id: rid, kind: "companion".into(), relationship: Some(rel) });
+            if !links
+                .iter()
+                .any(|l| l.record_id == rid && l.kind == "companion")
+            {
+                links.push(LinkView {
+                    record_id: rid,
+                    kind: "companion".into(),
+                    relationship: Some(rel),
+                });
             }
         }
         let pattern = format!("%\"{}\"%", row.id);
-        let alerts: Vec<AlertRow> =
-            alerts::table.filter(alerts::record_ids.like(pattern)).order(alerts::seq.desc()).select(AlertRow::as_select()).load(c)?;
+        let alerts: Vec<AlertRow> = alerts::table
+            .filter(alerts::record_ids.like(pattern))
+            .order(alerts::seq.desc())
+            .select(AlertRow::as_select())
+            .load(c)?;
         log_read(c, reg, who, "record.read", Some(&row.id), Some(purpose))?;
         Ok(RecordView {
             record_id: row.id.clone(),
@@ -163,7 +190,12 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
             links,
             indicators: alerts
                 .into_iter()
-                .map(|a| AlertRef { alert_id: a.id, code: a.code, severity: a.severity, detail: a.detail })
+                .map(|a| AlertRef {
+                    alert_id: a.id,
+                    code: a.code,
+                    severity: a.severity,
+                    detail: a.detail,
+                })
                 .collect(),
         })
     })
@@ -182,18 +214,27 @@ pub struct SearchQuery {
 
 /// Exact-match search. Document number, phone and family names are matched through their
 /// blind indexes. Each record returned is an access-log entry.
-pub fn search(reg: &Registro, who: &Principal, q: &SearchQuery, purpose: Option<&str>) -> ApiResult<Page<RecordSummary>> {
+pub fn search(
+    reg: &Registro,
+    who: &Principal,
+    q: &SearchQuery,
+    purpose: Option<&str>,
+) -> ApiResult<Page<RecordSummary>> {
     let limit = clamp_limit(q.limit)?;
     let cursor = parse_cursor(q.cursor.as_deref())?;
     let keys = reg.keys();
-    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let nonempty = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     let index = |f: IndexedField, v: &Option<String>| -> ApiResult<Option<String>> {
         match nonempty(v) {
             None => Ok(None),
-            Some(v) => keys
-                .blind_index(f, &v)
-                .map(Some)
-                .ok_or_else(|| ApiError::client("invalid_query", "search value is empty after normalisation")),
+            Some(v) => keys.blind_index(f, &v).map(Some).ok_or_else(|| {
+                ApiError::client("invalid_query", "search value is empty after normalisation")
+            }),
         }
     };
     let doc = index(IndexedField::DocumentNumber, &q.document_number)?;
@@ -202,7 +243,9 @@ pub fn search(reg: &Registro, who: &Principal, q: &SearchQuery, purpose: Option<
     let nationality = nonempty(&q.nationality);
     let site = nonempty(&q.site);
     reg.db.write(|c| -> ApiResult<Page<RecordSummary>> {
-        let mut query = records::table.filter(records::deleted_at.is_null()).into_boxed();
+        let mut query = records::table
+            .filter(records::deleted_at.is_null())
+            .into_boxed();
         if let Some(d) = &doc {
             query = query.filter(records::doc_index.eq(d.clone()));
         }
@@ -221,8 +264,11 @@ pub fn search(reg: &Registro, who: &Principal, q: &SearchQuery, purpose: Option<
         if let Some(cur) = cursor {
             query = query.filter(records::seq.lt(cur));
         }
-        let rows: Vec<RecordRow> =
-            query.order(records::seq.desc()).limit(limit + 1).select(RecordRow::as_select()).load(c)?;
+        let rows: Vec<RecordRow> = query
+            .order(records::seq.desc())
+            .limit(limit + 1)
+            .select(RecordRow::as_select())
+            .load(c)?;
         let mut items = Vec::new();
         let page = Page::from_rows(rows, limit, |r| r.seq, |r| r);
         for row in page.items {
@@ -243,7 +289,10 @@ pub fn search(reg: &Registro, who: &Principal, q: &SearchQuery, purpose: Option<
         if items.is_empty() {
             log_read(c, reg, who, "record.search", None, purpose)?;
         }
-        Ok(Page { items, next_cursor: page.next_cursor })
+        Ok(Page {
+            items,
+            next_cursor: page.next_cursor,
+        })
     })
 }
 
@@ -253,13 +302,20 @@ pub fn search(reg: &Registro, who: &Principal, q: &SearchQuery, purpose: Option<
 pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiResult<()> {
     let reason = reason.trim();
     if reason.is_empty() || reason.len() > 500 {
-        return Err(ApiError::client("reason_required", "a reason of 1-500 characters is required"));
+        return Err(ApiError::client(
+            "reason_required",
+            "a reason of 1-500 characters is required",
+        ));
     }
     let seq = reg.db.write(|c| -> ApiResult<i64> {
         let row = load_live(c, id)?;
         let now = crate::db::now();
         let keys = reg.keys();
-        let empty_person = keys.seal(id, "person", b"{\"person\":{},\"protection\":{},\"companions\":[]}")?;
+        let empty_person = keys.seal(
+            id,
+            "person",
+            b"{\"person\":{},\"protection\":{},\"companions\":[]}",
+        )?;
         let empty_bio = keys.seal(id, "biometrics", b"{\"face\":null,\"fingers\":[]}")?;
         diesel::update(records::table.filter(records::seq.eq(row.seq)))
             .set((
@@ -272,10 +328,18 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
             ))
             .execute(c)?;
         diesel::insert_into(changes::table)
-            .values(NewChange { record_id: id.into(), kind: "deleted".into(), at: now })
+            .values(NewChange {
+                record_id: id.into(),
+                kind: "deleted".into(),
+                at: now,
+            })
             .execute(c)?;
         diesel::update(match_cases::table.filter(match_cases::status.eq("pending")))
-            .filter(match_cases::record_a.eq(id).or(match_cases::record_b.eq(id)))
+            .filter(
+                match_cases::record_a
+                    .eq(id)
+                    .or(match_cases::record_b.eq(id)),
+            )
             .set(match_cases::status.eq("withdrawn"))
             .execute(c)?;
         audit::append(

@@ -29,7 +29,10 @@ pub fn parse_by(by: Option<&str>) -> ApiResult<Vec<String>> {
     let mut out = Vec::new();
     for d in by.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if !DIMENSIONS.contains(&d) {
-            return Err(ApiError::client("invalid_query", "by takes nationality, month, sex, age_group, site"));
+            return Err(ApiError::client(
+                "invalid_query",
+                "by takes nationality, month, sex, age_group, site",
+            ));
         }
         if !out.iter().any(|x| x == d) {
             out.push(d.to_string());
@@ -38,20 +41,41 @@ pub fn parse_by(by: Option<&str>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
-pub fn flows(reg: &Registro, from: Option<&str>, to: Option<&str>, by: Option<&str>, suppress: bool) -> ApiResult<FlowMatrix> {
+pub fn flows(
+    reg: &Registro,
+    from: Option<&str>,
+    to: Option<&str>,
+    by: Option<&str>,
+    suppress: bool,
+) -> ApiResult<FlowMatrix> {
     let by = parse_by(by)?;
     let from = parse_instant("from", from)?;
     let to = parse_instant("to", to)?;
-    type Row = (chrono::NaiveDateTime, Option<String>, Option<String>, String, String);
+    type Row = (
+        chrono::NaiveDateTime,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
     let rows: Vec<Row> = reg.db.read(|c| -> ApiResult<Vec<Row>> {
-        let mut q = records::table.filter(records::deleted_at.is_null()).into_boxed();
+        let mut q = records::table
+            .filter(records::deleted_at.is_null())
+            .into_boxed();
         if let Some(f) = from {
             q = q.filter(records::captured_at.ge(f));
         }
         if let Some(t) = to {
             q = q.filter(records::captured_at.lt(t));
         }
-        Ok(q.select((records::captured_at, records::nationality, records::sex, records::age_group, records::site)).load(c)?)
+        Ok(q.select((
+            records::captured_at,
+            records::nationality,
+            records::sex,
+            records::age_group,
+            records::site,
+        ))
+        .load(c)?)
     })?;
     let mut counts: BTreeMap<Vec<String>, i64> = BTreeMap::new();
     for (at, nat, sex, age, site) in &rows {
@@ -74,12 +98,20 @@ pub fn flows(reg: &Registro, from: Option<&str>, to: Option<&str>, by: Option<&s
             for (d, v) in by.iter().zip(key) {
                 m.insert(d.clone(), v.into());
             }
-            let count = if suppress && n < SUPPRESS_BELOW { "<5".into() } else { n.into() };
+            let count = if suppress && n < SUPPRESS_BELOW {
+                "<5".into()
+            } else {
+                n.into()
+            };
             m.insert("count".into(), count);
             m
         })
         .collect();
-    Ok(FlowMatrix { by, total: rows.len() as i64, cells })
+    Ok(FlowMatrix {
+        by,
+        total: rows.len() as i64,
+        cells,
+    })
 }
 
 /// The same table as CSV: one column per dimension, then `count`.
@@ -94,11 +126,10 @@ pub fn to_csv(m: &FlowMatrix) -> String {
     let mut out = m.by.join(",");
     out.push_str(",count\n");
     for cell in &m.cells {
-        let mut fields: Vec<String> = m
-            .by
-            .iter()
-            .map(|d| esc(cell.get(d).and_then(|v| v.as_str()).unwrap_or("")))
-            .collect();
+        let mut fields: Vec<String> =
+            m.by.iter()
+                .map(|d| esc(cell.get(d).and_then(|v| v.as_str()).unwrap_or("")))
+                .collect();
         fields.push(match cell.get("count") {
             Some(serde_json::Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),

@@ -40,12 +40,17 @@ pub fn temp_dir() -> PathBuf {
 /// A database URL for a fresh, empty store: a SQLite file in `dir`, or a new schema on the
 /// PostgreSQL server named by `DATABASE_URL`.
 pub fn fresh_database(dir: &std::path::Path) -> String {
-    match std::env::var("DATABASE_URL").ok().filter(|u| u.starts_with("postgres")) {
+    match std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+    {
         Some(url) => {
             use diesel::prelude::*;
             let schema = unique("t_");
             let mut c = diesel::PgConnection::establish(&url).expect("connect to DATABASE_URL");
-            diesel::sql_query(format!("CREATE SCHEMA {schema}")).execute(&mut c).expect("create schema");
+            diesel::sql_query(format!("CREATE SCHEMA {schema}"))
+                .execute(&mut c)
+                .expect("create schema");
             let sep = if url.contains('?') { '&' } else { '?' };
             format!("{url}{sep}options=-csearch_path%3D{schema}")
         }
@@ -54,7 +59,9 @@ pub fn fresh_database(dir: &std::path::Path) -> String {
 }
 
 pub fn is_postgres() -> bool {
-    std::env::var("DATABASE_URL").map(|u| u.starts_with("postgres")).unwrap_or(false)
+    std::env::var("DATABASE_URL")
+        .map(|u| u.starts_with("postgres"))
+        .unwrap_or(false)
 }
 
 pub fn agent() -> ureq::Agent {
@@ -106,7 +113,15 @@ impl TestApp {
         });
         let server = rx.recv().expect("server handle");
         loader::start(reg.clone());
-        let mut app = TestApp { base, reg, dir, db_url, admin_token: String::new(), agent: agent(), server };
+        let mut app = TestApp {
+            base,
+            reg,
+            dir,
+            db_url,
+            admin_token: String::new(),
+            agent: agent(),
+            server,
+        };
         app.wait_ready();
         app.admin_token = app.login(&admin, &password);
         app
@@ -133,12 +148,29 @@ impl TestApp {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
             .collect();
-        let text = r.body_mut().with_config().limit(64 * 1024 * 1024).read_to_string().unwrap_or_default();
+        let text = r
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, body, text, headers }
+        Resp {
+            status,
+            body,
+            text,
+            headers,
+        }
     }
 
-    pub fn request(&self, method: &str, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<&Value>) -> Resp {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Resp {
         let url = self.url(path);
         let auth = token.map(|t| format!("Bearer {t}"));
         let res = match method {
@@ -178,7 +210,11 @@ impl TestApp {
     }
 
     pub fn login(&self, username: &str, password: &str) -> String {
-        let r = self.post("/api/v1/auth/login", None, &json!({"username": username, "password": password}));
+        let r = self.post(
+            "/api/v1/auth/login",
+            None,
+            &json!({"username": username, "password": password}),
+        );
         assert_eq!(r.status, 200, "login failed: {}", r.text);
         r.body["token"].as_str().expect("token").to_string()
     }
@@ -198,7 +234,11 @@ impl TestApp {
 
     /// Registers a device and returns its API key.
     pub fn device(&self, site: &str) -> String {
-        let r = self.post("/api/v1/devices", Some(&self.admin_token), &json!({"name": "tablet", "site": site}));
+        let r = self.post(
+            "/api/v1/devices",
+            Some(&self.admin_token),
+            &json!({"name": "tablet", "site": site}),
+        );
         assert_eq!(r.status, 201, "create device: {}", r.text);
         r.body["api_key"].as_str().expect("api_key").to_string()
     }
@@ -236,7 +276,9 @@ impl Drop for TestApp {
 
 /// A deterministic synthetic finger in `minutiae-json` form (no real person's biometrics).
 pub fn synthetic_finger(position: u8, seed: u64) -> Value {
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = move || {
         s ^= s << 13;
         s ^= s >> 7;
@@ -269,17 +311,23 @@ pub fn enrollment(capture_id: &str, seed: u64, person: Value) -> Value {
 }
 
 pub fn fixture(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(path)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
 }
 
 /// A real finger (FVC2002 DB1_B `finger`_`impression`, MINDTCT minutiae) in `minutiae-json`.
 pub fn fvc_finger(position: u8, finger: u32, impression: u32) -> Value {
-    let text = std::fs::read_to_string(fixture(&format!("fingers/fvc/{finger}_{impression}.xyt"))).expect("xyt fixture");
+    let text = std::fs::read_to_string(fixture(&format!("fingers/fvc/{finger}_{impression}.xyt")))
+        .expect("xyt fixture");
     let (w, h) = (388, 374);
     let minutiae: Vec<Value> = text
         .lines()
         .filter_map(|l| {
-            let v: Vec<f64> = l.split_whitespace().filter_map(|t| t.parse().ok()).collect();
+            let v: Vec<f64> = l
+                .split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .collect();
             (v.len() >= 4).then(|| {
                 json!({"x": v[0], "y": (h - 1) as f64 - v[1], "angle_deg": (v[2] + 180.0) % 360.0,
                        "type": "ending", "quality": v[3].min(100.0) as i64})
@@ -293,7 +341,11 @@ pub fn fvc_finger(position: u8, finger: u32, impression: u32) -> Value {
 pub fn face_b64(name: &str) -> String {
     use base64::Engine;
     let path = fixture(&format!("faces/{name}"));
-    let path = if path.exists() { path } else { fixture(&format!("people/{name}")) };
+    let path = if path.exists() {
+        path
+    } else {
+        fixture(&format!("people/{name}"))
+    };
     base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).expect("face fixture"))
 }
 
@@ -310,7 +362,12 @@ pub fn capture2(capture_id: &str, a: u32, b: u32, imp: u32, person: Value) -> Va
 }
 
 /// A capture of a real test subject: a face crop and one FVC finger (as right index).
-pub fn capture(capture_id: &str, face: Option<&str>, finger: Option<(u32, u32)>, person: Value) -> Value {
+pub fn capture(
+    capture_id: &str,
+    face: Option<&str>,
+    finger: Option<(u32, u32)>,
+    person: Value,
+) -> Value {
     let mut b = json!({
         "capture_id": capture_id,
         "captured_at": "2026-11-28T14:03:00Z",

@@ -49,7 +49,9 @@ impl FaceGallery {
 
     /// Removes every embedding of `person` (O(n) compaction).
     pub fn remove(&mut self, person: u64) {
-        let Some(removed) = self.counts.remove(&person) else { return };
+        let Some(removed) = self.counts.remove(&person) else {
+            return;
+        };
         let mut w = 0;
         for r in 0..self.persons.len() {
             if self.persons[r] != person {
@@ -105,7 +107,9 @@ impl FaceGallery {
             return Vec::new();
         }
         let q: Vec<f32> = probe.iter().map(|v| v / n).collect();
-        let want = k.saturating_mul(self.max_per_person.max(1) as usize).min(self.len());
+        let want = k
+            .saturating_mul(self.max_per_person.max(1) as usize)
+            .min(self.len());
         let kernel = Kernel::detect();
         let parts: Vec<Option<TopK>> = self
             .data
@@ -164,7 +168,10 @@ struct TopK {
 
 impl TopK {
     fn new(cap: usize) -> Self {
-        TopK { cap, items: Vec::with_capacity(cap + 1) }
+        TopK {
+            cap,
+            items: Vec::with_capacity(cap + 1),
+        }
     }
 
     #[inline]
@@ -199,7 +206,9 @@ impl Kernel {
     pub fn detect() -> Kernel {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
                 return Kernel::Avx2;
             }
         }
@@ -264,9 +273,21 @@ unsafe fn scores_avx2(rows: &[f32], q: &[f32], out: &mut [f32]) {
         let mut j = 0;
         while j < D {
             a0 = _mm256_fmadd_ps(_mm256_loadu_ps(rp.add(j)), _mm256_loadu_ps(qp.add(j)), a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(rp.add(j + 8)), _mm256_loadu_ps(qp.add(j + 8)), a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(rp.add(j + 16)), _mm256_loadu_ps(qp.add(j + 16)), a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(rp.add(j + 24)), _mm256_loadu_ps(qp.add(j + 24)), a3);
+            a1 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(rp.add(j + 8)),
+                _mm256_loadu_ps(qp.add(j + 8)),
+                a1,
+            );
+            a2 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(rp.add(j + 16)),
+                _mm256_loadu_ps(qp.add(j + 16)),
+                a2,
+            );
+            a3 = _mm256_fmadd_ps(
+                _mm256_loadu_ps(rp.add(j + 24)),
+                _mm256_loadu_ps(qp.add(j + 24)),
+                a3,
+            );
             j += 32;
         }
         let s = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));

@@ -32,7 +32,11 @@ pub fn decode(photo: &[u8]) -> Result<RgbImage, FaceError> {
     match reader.format() {
         Some(ImageFormat::Jpeg) | Some(ImageFormat::Png) => {}
         Some(f) => return Err(FaceError::PhotoUnsupportedFormat(format!("{f:?}"))),
-        None => return Err(FaceError::PhotoUndecodable("not a JPEG or PNG image".into())),
+        None => {
+            return Err(FaceError::PhotoUndecodable(
+                "not a JPEG or PNG image".into(),
+            ))
+        }
     }
     // Header only: dimensions before any pixel buffer is allocated.
     let (w, h) = ImageReader::new(Cursor::new(photo))
@@ -99,7 +103,11 @@ mod tests {
         for &b in data {
             crc ^= u32::from(b);
             for _ in 0..8 {
-                crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xedb8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc
@@ -117,16 +125,24 @@ mod tests {
     fn jpeg_claiming_huge_dimensions_is_rejected_before_decoding() {
         let img = RgbImage::from_pixel(64, 64, image::Rgb([10, 20, 30]));
         let mut jpg = Vec::new();
-        DynamicImage::ImageRgb8(img).write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg).unwrap();
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg)
+            .unwrap();
         // patch the SOF0 frame header: height and width (big-endian u16) to 65000 x 65000
-        let sof = jpg.windows(2).position(|w| w == [0xff, 0xc0]).expect("SOF0 marker");
+        let sof = jpg
+            .windows(2)
+            .position(|w| w == [0xff, 0xc0])
+            .expect("SOF0 marker");
         jpg[sof + 5..sof + 9].copy_from_slice(&[0xfd, 0xe8, 0xfd, 0xe8]);
         assert_eq!(decode(&jpg).unwrap_err().code(), "photo_too_large");
     }
 
     #[test]
     fn garbage_and_other_formats_are_rejected() {
-        assert_eq!(decode(b"hello world, not an image").unwrap_err().code(), "photo_undecodable");
+        assert_eq!(
+            decode(b"hello world, not an image").unwrap_err().code(),
+            "photo_undecodable"
+        );
         let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;";
         assert_eq!(decode(gif).unwrap_err().code(), "photo_unsupported_format");
         let big = vec![0u8; MAX_PHOTO_BYTES + 1];
@@ -145,12 +161,15 @@ mod tests {
         assert_eq!(rgb.get_pixel(5, 7).0, [22, 22, 22]);
 
         // A JPEG with an EXIF APP1 segment saying "rotate 90 CW" (orientation 6).
-        let img = RgbImage::from_fn(64, 48, |x, _| image::Rgb([if x < 32 { 0 } else { 255 }, 0, 0]));
+        let img = RgbImage::from_fn(64, 48, |x, _| {
+            image::Rgb([if x < 32 { 0 } else { 255 }, 0, 0])
+        });
         let mut jpg = Vec::new();
         DynamicImage::ImageRgb8(img)
             .write_to(&mut Cursor::new(&mut jpg), ImageFormat::Jpeg)
             .unwrap();
-        let mut exif = b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
+        let mut exif =
+            b"Exif\0\0MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0".to_vec();
         let mut app1 = vec![0xff, 0xe1];
         app1.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
         app1.append(&mut exif);

@@ -83,7 +83,11 @@ pub enum FaceError {
     #[error("model file missing: {file}: {reason}")]
     ModelMissing { file: String, reason: String },
     #[error("model file {file} fails its checksum: expected sha256 {expected}, found {actual}")]
-    ModelChecksumMismatch { file: String, expected: String, actual: String },
+    ModelChecksumMismatch {
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error("model file {file} is invalid: {reason}")]
     ModelInvalid { file: String, reason: String },
 }
@@ -196,8 +200,11 @@ fn l2_normalised(v: Vec<f32>) -> Vec<f32> {
 
 impl FaceEngine {
     /// Model files used, as listed in `models/MANIFEST`.
-    pub const MODELS: [&'static str; 3] =
-        ["tiny_face_detector_model", "face_landmark_68_model", "face_recognition_model"];
+    pub const MODELS: [&'static str; 3] = [
+        "tiny_face_detector_model",
+        "face_landmark_68_model",
+        "face_recognition_model",
+    ];
 
     /// Loads the three networks from `models_dir`, verifying each file's sha256 against
     /// `models_dir/MANIFEST`.
@@ -225,13 +232,19 @@ impl FaceEngine {
         let resized;
         let work = if w.max(h) > WORK_MAX_SIDE {
             let s = WORK_MAX_SIDE as f32 / w.max(h) as f32;
-            let (nw, nh) = (((w as f32 * s).round() as u32).max(1), ((h as f32 * s).round() as u32).max(1));
+            let (nw, nh) = (
+                ((w as f32 * s).round() as u32).max(1),
+                ((h as f32 * s).round() as u32).max(1),
+            );
             resized = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
             &resized
         } else {
             img
         };
-        let (sx, sy) = (w as f32 / work.width() as f32, h as f32 / work.height() as f32);
+        let (sx, sy) = (
+            w as f32 / work.width() as f32,
+            h as f32 / work.height() as f32,
+        );
         let act = to_act(work);
         let faces = self.detect(&act);
         let face = *faces
@@ -242,7 +255,13 @@ impl FaceEngine {
         let t = align::chip_transform(&landmarks);
         let chip = align::extract_chip(&act, &t);
         let embedding = l2_normalised(self.recognition.descriptor(&chip));
-        let face = Detection { x: face.x * sx, y: face.y * sy, w: face.w * sx, h: face.h * sy, ..face };
+        let face = Detection {
+            x: face.x * sx,
+            y: face.y * sy,
+            w: face.w * sx,
+            h: face.h * sy,
+            ..face
+        };
         let quality = quality(&face, &chip);
         Ok(FaceAnalysis {
             embedding,
@@ -250,7 +269,10 @@ impl FaceEngine {
             faces_found: faces.len(),
             bbox: [face.x, face.y, face.w, face.h],
             detection_score: face.score,
-            landmarks: landmarks.into_iter().map(|p| [p[0] * sx, p[1] * sy]).collect(),
+            landmarks: landmarks
+                .into_iter()
+                .map(|p| [p[0] * sx, p[1] * sy])
+                .collect(),
         })
     }
 
@@ -264,10 +286,15 @@ impl FaceEngine {
     /// with context around them and misses tight, face-filling crops.
     pub fn detect(&self, img: &Array3<f32>) -> Vec<Detection> {
         let (h, w, _) = img.dim();
-        let mut dets = self.detector.detect(img, DETECTOR_INPUT, DETECTOR_THRESHOLD);
+        let mut dets = self
+            .detector
+            .detect(img, DETECTOR_INPUT, DETECTOR_THRESHOLD);
         let largest = dets.iter().map(|d| d.w.max(d.h)).fold(0.0, f32::max);
         if h.max(w) > LARGE_PHOTO_SIDE && largest < SMALL_FACE_FRACTION * h.max(w) as f32 {
-            dets.extend(self.detector.detect(img, 2 * DETECTOR_INPUT, DETECTOR_THRESHOLD));
+            dets.extend(
+                self.detector
+                    .detect(img, 2 * DETECTOR_INPUT, DETECTOR_THRESHOLD),
+            );
             dets = merge(dets);
         }
         if dets.is_empty() {
@@ -276,13 +303,20 @@ impl FaceEngine {
                 .collect();
             for &(pad, size) in CROP_RETRIES.iter() {
                 let p = (h.max(w) as f32 * pad).round() as usize;
-                let mut canvas = Array3::from_shape_fn((h + 2 * p, w + 2 * p, 3), |(_, _, c)| mean[c]);
-                canvas.slice_mut(ndarray::s![p..p + h, p..p + w, ..]).assign(img);
+                let mut canvas =
+                    Array3::from_shape_fn((h + 2 * p, w + 2 * p, 3), |(_, _, c)| mean[c]);
+                canvas
+                    .slice_mut(ndarray::s![p..p + h, p..p + w, ..])
+                    .assign(img);
                 dets = self
                     .detector
                     .detect(&canvas, size, DETECTOR_THRESHOLD)
                     .into_iter()
-                    .map(|d| Detection { x: d.x - p as f32, y: d.y - p as f32, ..d })
+                    .map(|d| Detection {
+                        x: d.x - p as f32,
+                        y: d.y - p as f32,
+                        ..d
+                    })
                     .collect();
                 if !dets.is_empty() {
                     break;
@@ -295,7 +329,13 @@ impl FaceEngine {
                 let y0 = d.y.max(0.0);
                 let x1 = (d.x + d.w).min(w as f32);
                 let y1 = (d.y + d.h).min(h as f32);
-                (x1 - x0 >= 4.0 && y1 - y0 >= 4.0).then_some(Detection { x: x0, y: y0, w: x1 - x0, h: y1 - y0, ..d })
+                (x1 - x0 >= 4.0 && y1 - y0 >= 4.0).then_some(Detection {
+                    x: x0,
+                    y: y0,
+                    w: x1 - x0,
+                    h: y1 - y0,
+                    ..d
+                })
             })
             .collect()
     }
@@ -339,7 +379,8 @@ impl FaceEngine {
             .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
             .ok_or(FaceError::NoFace)?;
         let lm = self.landmarks_for(&act, face).ok_or(FaceError::NoFace)?;
-        let crop = align::faceapi_crop(&act, align::faceapi_align_box(&lm)).ok_or(FaceError::NoFace)?;
+        let crop =
+            align::faceapi_crop(&act, align::faceapi_align_box(&lm)).ok_or(FaceError::NoFace)?;
         let (side, top, left) = nets::centred_square(crop.dim().0, crop.dim().1);
         let chip = ops::resize_padded_square(&crop, side, top, left, 150);
         Ok(l2_normalised(self.recognition.descriptor(&chip)))
@@ -350,18 +391,33 @@ impl FaceEngine {
     /// to 150): used to check this port against the JS package output.
     pub fn faceapi_pipeline(&self, img: &RgbImage) -> Vec<FaceApiFace> {
         let act = to_act(img);
-        let dets = self.detector.detect(&act, DETECTOR_INPUT, DETECTOR_THRESHOLD);
+        let dets = self
+            .detector
+            .detect(&act, DETECTOR_INPUT, DETECTOR_THRESHOLD);
         dets.into_iter()
             .filter_map(|d| {
                 let crop = align::faceapi_crop(&act, [d.x, d.y, d.w, d.h])?;
-                let lm: Vec<[f32; 2]> =
-                    self.landmarks.landmarks(&crop).into_iter().map(|p| [p[0] + d.x, p[1] + d.y]).collect();
+                let lm: Vec<[f32; 2]> = self
+                    .landmarks
+                    .landmarks(&crop)
+                    .into_iter()
+                    .map(|p| [p[0] + d.x, p[1] + d.y])
+                    .collect();
                 let b = align::faceapi_align_box(&lm);
                 let face = align::faceapi_crop(&act, b)?;
                 let (sq, _, _) = ops::pad_to_square(&face, true);
-                let chip = if sq.dim().0 == 150 { sq } else { ops::resize_bilinear_tf(&sq, 150, 150) };
+                let chip = if sq.dim().0 == 150 {
+                    sq
+                } else {
+                    ops::resize_bilinear_tf(&sq, 150, 150)
+                };
                 let descriptor = self.recognition.descriptor(&chip);
-                Some(FaceApiFace { detection: d, landmarks: lm, aligned_box: b, descriptor })
+                Some(FaceApiFace {
+                    detection: d,
+                    landmarks: lm,
+                    aligned_box: b,
+                    descriptor,
+                })
             })
             .collect()
     }
@@ -377,7 +433,9 @@ fn quality(face: &Detection, chip: &Array3<f32>) -> f32 {
     let side = face.w.min(face.h);
     let q_size = ((side - 24.0) / (112.0 - 24.0)).clamp(0.0, 1.0);
     let n = chip.dim().0;
-    let lum = |y: usize, x: usize| 0.299 * chip[[y, x, 0]] + 0.587 * chip[[y, x, 1]] + 0.114 * chip[[y, x, 2]];
+    let lum = |y: usize, x: usize| {
+        0.299 * chip[[y, x, 0]] + 0.587 * chip[[y, x, 1]] + 0.114 * chip[[y, x, 2]]
+    };
     let (mut s, mut s2, mut cnt) = (0f64, 0f64, 0f64);
     for y in n / 5..n - n / 5 {
         for x in n / 5..n - n / 5 {

@@ -138,7 +138,12 @@ impl TinyFaceDetector {
 
     /// Faces in `img` (RGB, 0..255) at the given network input size (multiple of 32),
     /// boxes in image pixels, after NMS, best first.
-    pub(crate) fn detect(&self, img: &Act, input_size: usize, score_threshold: f32) -> Vec<Detection> {
+    pub(crate) fn detect(
+        &self,
+        img: &Act,
+        input_size: usize,
+        score_threshold: f32,
+    ) -> Vec<Detection> {
         let (h, w, _) = img.dim();
         let side = h.max(w);
         let mut x = if side == input_size {
@@ -247,11 +252,17 @@ impl Landmark68 {
         let fc_w = wm
             .take("fc/weights", &[256, 136])?
             .into_dimensionality()
-            .map_err(|e| FaceError::ModelInvalid { file: "face_landmark_68_model".into(), reason: e.to_string() })?;
+            .map_err(|e| FaceError::ModelInvalid {
+                file: "face_landmark_68_model".into(),
+                reason: e.to_string(),
+            })?;
         let fc_b = wm
             .take("fc/bias", &[136])?
             .into_dimensionality()
-            .map_err(|e| FaceError::ModelInvalid { file: "face_landmark_68_model".into(), reason: e.to_string() })?;
+            .map_err(|e| FaceError::ModelInvalid {
+                file: "face_landmark_68_model".into(),
+                reason: e.to_string(),
+            })?;
         wm.finish()?;
         Ok(Landmark68 { blocks, fc_w, fc_b })
     }
@@ -263,7 +274,9 @@ impl Landmark68 {
             out = b.forward(&out);
         }
         let pooled = ops::avg_pool_valid(&out, 7, 2);
-        let feat = pooled.into_shape_with_order(256).expect("7x7x256 feature map");
+        let feat = pooled
+            .into_shape_with_order(256)
+            .expect("7x7x256 feature map");
         (feat.dot(&self.fc_w) + &self.fc_b).to_vec()
     }
 
@@ -302,7 +315,13 @@ pub(crate) struct Recognition {
     fc: Array2<f32>,
 }
 
-fn scaled_conv(wm: &mut WeightMap, p: &str, k: usize, cin: usize, cout: usize) -> Result<Conv, FaceError> {
+fn scaled_conv(
+    wm: &mut WeightMap,
+    p: &str,
+    k: usize,
+    cin: usize,
+    cout: usize,
+) -> Result<Conv, FaceError> {
     let mut c = Conv::new(
         wm.take(&format!("{p}/conv/filters"), &[k, k, cin, cout])?,
         Some(wm.take(&format!("{p}/conv/bias"), &[cout])?),
@@ -344,21 +363,36 @@ impl Recognition {
         let fc = wm
             .take("fc", &[256, 128])?
             .into_dimensionality()
-            .map_err(|e| FaceError::ModelInvalid { file: "face_recognition_model".into(), reason: e.to_string() })?;
+            .map_err(|e| FaceError::ModelInvalid {
+                file: "face_recognition_model".into(),
+                reason: e.to_string(),
+            })?;
         wm.finish()?;
-        Ok(Recognition { conv_down, layers, fc })
+        Ok(Recognition {
+            conv_down,
+            layers,
+            fc,
+        })
     }
 
     /// The raw 128-d descriptor of a 150x150 RGB (0..255) face chip.
     pub(crate) fn descriptor(&self, chip: &Act) -> Vec<f32> {
-        assert_eq!(chip.dim(), (150, 150, 3), "descriptor input is a 150x150 RGB chip");
+        assert_eq!(
+            chip.dim(),
+            (150, 150, 3),
+            "descriptor input is a 150x150 RGB chip"
+        );
         let mut x = chip.clone();
         normalize(&mut x, MEAN_RGB_FACE);
         let mut out = self.conv_down.forward(&x, 2, Pad::NONE);
         ops::relu(&mut out);
         out = ops::max_pool(&out, 3, 2, Pad::NONE);
         for l in &self.layers {
-            out = if l.down { residual_down(&out, l) } else { residual(&out, l) };
+            out = if l.down {
+                residual_down(&out, l)
+            } else {
+                residual(&out, l)
+            };
         }
         let (h, w, c) = out.dim();
         let mean = out

@@ -56,10 +56,19 @@ impl Conv {
             .into_shape_with_order((kh * kw * cin, cout))
             .expect("filter shape checked by the loader");
         let b = match bias {
-            Some(b) => b.into_shape_with_order(cout).expect("bias shape checked by the loader"),
+            Some(b) => b
+                .into_shape_with_order(cout)
+                .expect("bias shape checked by the loader"),
             None => Array1::zeros(cout),
         };
-        Conv { kh, kw, cin, cout, w, b }
+        Conv {
+            kh,
+            kw,
+            cin,
+            cout,
+            w,
+            b,
+        }
     }
 
     /// Folds a per-channel affine `y * scale + shift` applied after this conv into it.
@@ -94,28 +103,35 @@ impl Conv {
                 scratch.resize(rows * k, 0.0);
             }
             let cols = &mut scratch[..rows * k];
-            cols.par_chunks_mut(ow * k).enumerate().for_each(|(oy, row)| {
-                for ox in 0..ow {
-                    let dst = &mut row[ox * k..(ox + 1) * k];
-                    for ky in 0..self.kh {
-                        let iy = (oy * stride + ky) as isize - pad.0 as isize;
-                        for kx in 0..self.kw {
-                            let ix = (ox * stride + kx) as isize - pad.2 as isize;
-                            let d = &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
-                            if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
-                                let src = (iy as usize * w + ix as usize) * c;
-                                d.copy_from_slice(&xs[src..src + c]);
-                            } else {
-                                d.fill(0.0);
+            cols.par_chunks_mut(ow * k)
+                .enumerate()
+                .for_each(|(oy, row)| {
+                    for ox in 0..ow {
+                        let dst = &mut row[ox * k..(ox + 1) * k];
+                        for ky in 0..self.kh {
+                            let iy = (oy * stride + ky) as isize - pad.0 as isize;
+                            for kx in 0..self.kw {
+                                let ix = (ox * stride + kx) as isize - pad.2 as isize;
+                                let d =
+                                    &mut dst[(ky * self.kw + kx) * c..(ky * self.kw + kx + 1) * c];
+                                if iy >= 0 && (iy as usize) < h && ix >= 0 && (ix as usize) < w {
+                                    let src = (iy as usize * w + ix as usize) * c;
+                                    d.copy_from_slice(&xs[src..src + c]);
+                                } else {
+                                    d.fill(0.0);
+                                }
                             }
                         }
                     }
-                }
-            });
+                });
             gemm_rows(cols, k, &self.w, &mut out);
             IM2COL.with(|cell| {
                 let held = cell.take();
-                cell.set(if held.len() > scratch.len() { held } else { scratch });
+                cell.set(if held.len() > scratch.len() {
+                    held
+                } else {
+                    scratch
+                });
             });
         }
         let b = self.b.as_slice().expect("contiguous bias");
@@ -170,7 +186,14 @@ struct Geom {
 
 /// One output row of a direct convolution with `CO` output channels.
 #[inline(always)]
-fn direct_row<M: Mac, const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO], g: Geom, oy: usize, row: &mut [f32]) {
+fn direct_row<M: Mac, const CO: usize>(
+    xs: &[f32],
+    wm: &[f32],
+    bias: &[f32; CO],
+    g: Geom,
+    oy: usize,
+    row: &mut [f32],
+) {
     for (ox, dst) in row.chunks_exact_mut(CO).enumerate().take(g.ow) {
         let mut acc = *bias;
         for ky in 0..g.kh {
@@ -200,28 +223,55 @@ fn direct_row<M: Mac, const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO],
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn direct_row_avx2<const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32; CO], g: Geom, oy: usize, row: &mut [f32]) {
+unsafe fn direct_row_avx2<const CO: usize>(
+    xs: &[f32],
+    wm: &[f32],
+    bias: &[f32; CO],
+    g: Geom,
+    oy: usize,
+    row: &mut [f32],
+) {
     direct_row::<Fused, CO>(xs, wm, bias, g, oy, row)
 }
 
 fn direct_conv<const CO: usize>(xs: &[f32], wm: &[f32], bias: &[f32], g: Geom, out: &mut [f32]) {
     let bias: &[f32; CO] = bias.try_into().expect("bias length");
     #[cfg(target_arch = "x86_64")]
-    let avx2 = std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
-    out.par_chunks_mut(g.ow * CO).enumerate().for_each(|(oy, row)| {
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: the CPU supports AVX2 and FMA (checked above).
-            unsafe { direct_row_avx2::<CO>(xs, wm, bias, g, oy, row) };
-            return;
-        }
-        direct_row::<Plain, CO>(xs, wm, bias, g, oy, row);
-    });
+    let avx2 =
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma");
+    out.par_chunks_mut(g.ow * CO)
+        .enumerate()
+        .for_each(|(oy, row)| {
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: the CPU supports AVX2 and FMA (checked above).
+                unsafe { direct_row_avx2::<CO>(xs, wm, bias, g, oy, row) };
+                return;
+            }
+            direct_row::<Plain, CO>(xs, wm, bias, g, oy, row);
+        });
 }
 
 impl Conv {
-    fn forward_direct(&self, xs: &[f32], (h, w, c): (usize, usize, usize), stride: usize, pad: Pad, (_oh, ow): (usize, usize), out: &mut [f32]) {
-        let g = Geom { h, w, c, kh: self.kh, kw: self.kw, stride, pad, ow };
+    fn forward_direct(
+        &self,
+        xs: &[f32],
+        (h, w, c): (usize, usize, usize),
+        stride: usize,
+        pad: Pad,
+        (_oh, ow): (usize, usize),
+        out: &mut [f32],
+    ) {
+        let g = Geom {
+            h,
+            w,
+            c,
+            kh: self.kh,
+            kw: self.kw,
+            stride,
+            pad,
+            ow,
+        };
         let wm = self.w.as_slice().expect("contiguous filters");
         let b = self.b.as_slice().expect("contiguous bias");
         match self.cout {
@@ -269,29 +319,32 @@ impl Depthwise {
         let ow = (w + pad.2 + pad.3 - 3) / stride + 1;
         let xs = x.as_slice().expect("standard layout");
         let mut out = vec![0f32; oh * ow * c];
-        out.par_chunks_mut(ow * c).enumerate().for_each(|(oy, row)| {
-            for ky in 0..3 {
-                let iy = (oy * stride + ky) as isize - pad.0 as isize;
-                if iy < 0 || iy as usize >= h {
-                    continue;
-                }
-                let iy = iy as usize;
-                for ox in 0..ow {
-                    let dst = &mut row[ox * c..(ox + 1) * c];
-                    for kx in 0..3 {
-                        let ix = (ox * stride + kx) as isize - pad.2 as isize;
-                        if ix < 0 || ix as usize >= w {
-                            continue;
-                        }
-                        let src = &xs[(iy * w + ix as usize) * c..(iy * w + ix as usize + 1) * c];
-                        let k = &self.w[(ky * 3 + kx) * c..(ky * 3 + kx + 1) * c];
-                        for ((d, s), kk) in dst.iter_mut().zip(src).zip(k) {
-                            *d += s * kk;
+        out.par_chunks_mut(ow * c)
+            .enumerate()
+            .for_each(|(oy, row)| {
+                for ky in 0..3 {
+                    let iy = (oy * stride + ky) as isize - pad.0 as isize;
+                    if iy < 0 || iy as usize >= h {
+                        continue;
+                    }
+                    let iy = iy as usize;
+                    for ox in 0..ow {
+                        let dst = &mut row[ox * c..(ox + 1) * c];
+                        for kx in 0..3 {
+                            let ix = (ox * stride + kx) as isize - pad.2 as isize;
+                            if ix < 0 || ix as usize >= w {
+                                continue;
+                            }
+                            let src =
+                                &xs[(iy * w + ix as usize) * c..(iy * w + ix as usize + 1) * c];
+                            let k = &self.w[(ky * 3 + kx) * c..(ky * 3 + kx + 1) * c];
+                            for ((d, s), kk) in dst.iter_mut().zip(src).zip(k) {
+                                *d += s * kk;
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
         Array3::from_shape_vec((oh, ow, c), out).expect("depthwise output shape")
     }
 }
@@ -304,7 +357,8 @@ pub(crate) struct SepConv {
 
 impl SepConv {
     pub(crate) fn forward(&self, x: &Act, stride: usize, pad: Pad) -> Act {
-        self.pw.forward(&self.dw.forward(x, stride, pad), 1, Pad::NONE)
+        self.pw
+            .forward(&self.dw.forward(x, stride, pad), 1, Pad::NONE)
     }
 }
 
@@ -315,27 +369,29 @@ pub(crate) fn max_pool(x: &Act, k: usize, stride: usize, pad: Pad) -> Act {
     let ow = (w + pad.2 + pad.3 - k) / stride + 1;
     let xs = x.as_slice().expect("standard layout");
     let mut out = vec![f32::NEG_INFINITY; oh * ow * c];
-    out.par_chunks_mut(ow * c).enumerate().for_each(|(oy, row)| {
-        for ky in 0..k {
-            let iy = (oy * stride + ky) as isize - pad.0 as isize;
-            if iy < 0 || iy as usize >= h {
-                continue;
-            }
-            for ox in 0..ow {
-                let dst = &mut row[ox * c..(ox + 1) * c];
-                for kx in 0..k {
-                    let ix = (ox * stride + kx) as isize - pad.2 as isize;
-                    if ix < 0 || ix as usize >= w {
-                        continue;
-                    }
-                    let s = (iy as usize * w + ix as usize) * c;
-                    for (d, v) in dst.iter_mut().zip(&xs[s..s + c]) {
-                        *d = d.max(*v);
+    out.par_chunks_mut(ow * c)
+        .enumerate()
+        .for_each(|(oy, row)| {
+            for ky in 0..k {
+                let iy = (oy * stride + ky) as isize - pad.0 as isize;
+                if iy < 0 || iy as usize >= h {
+                    continue;
+                }
+                for ox in 0..ow {
+                    let dst = &mut row[ox * c..(ox + 1) * c];
+                    for kx in 0..k {
+                        let ix = (ox * stride + kx) as isize - pad.2 as isize;
+                        if ix < 0 || ix as usize >= w {
+                            continue;
+                        }
+                        let s = (iy as usize * w + ix as usize) * c;
+                        for (d, v) in dst.iter_mut().zip(&xs[s..s + c]) {
+                            *d = d.max(*v);
+                        }
                     }
                 }
             }
-        }
-    });
+        });
     Array3::from_shape_vec((oh, ow, c), out).expect("pool output shape")
 }
 
@@ -388,29 +444,37 @@ pub(crate) fn resize_bilinear_tf(x: &Act, oh: usize, ow: usize) -> Act {
         })
         .collect();
     let mut out = vec![0f32; oh * ow * c];
-    out.par_chunks_mut(ow * c).enumerate().for_each(|(oy, row)| {
-        let fy = oy as f32 * sy;
-        let y0 = (fy.floor() as usize).min(h - 1);
-        let y1 = (y0 + 1).min(h - 1);
-        let dy = fy - y0 as f32;
-        for (ox, &(x0, x1, dx)) in cols.iter().enumerate() {
-            for ch in 0..c {
-                let tl = xs[(y0 * w + x0) * c + ch];
-                let tr = xs[(y0 * w + x1) * c + ch];
-                let bl = xs[(y1 * w + x0) * c + ch];
-                let br = xs[(y1 * w + x1) * c + ch];
-                let top = tl + (tr - tl) * dx;
-                let bot = bl + (br - bl) * dx;
-                row[ox * c + ch] = top + (bot - top) * dy;
+    out.par_chunks_mut(ow * c)
+        .enumerate()
+        .for_each(|(oy, row)| {
+            let fy = oy as f32 * sy;
+            let y0 = (fy.floor() as usize).min(h - 1);
+            let y1 = (y0 + 1).min(h - 1);
+            let dy = fy - y0 as f32;
+            for (ox, &(x0, x1, dx)) in cols.iter().enumerate() {
+                for ch in 0..c {
+                    let tl = xs[(y0 * w + x0) * c + ch];
+                    let tr = xs[(y0 * w + x1) * c + ch];
+                    let bl = xs[(y1 * w + x0) * c + ch];
+                    let br = xs[(y1 * w + x1) * c + ch];
+                    let top = tl + (tr - tl) * dx;
+                    let bot = bl + (br - bl) * dx;
+                    row[ox * c + ch] = top + (bot - top) * dy;
+                }
             }
-        }
-    });
+        });
     Array3::from_shape_vec((oh, ow, c), out).expect("resize output shape")
 }
 
 /// `pad_to_square` followed by `resize_bilinear_tf` to `out x out`, without materialising the
 /// padded square: the image sits at (`top`, `left`) in a zero `side x side` canvas.
-pub(crate) fn resize_padded_square(x: &Act, side: usize, top: usize, left: usize, out_side: usize) -> Act {
+pub(crate) fn resize_padded_square(
+    x: &Act,
+    side: usize,
+    top: usize,
+    left: usize,
+    out_side: usize,
+) -> Act {
     let (h, w, c) = x.dim();
     let xs = x.as_slice().expect("standard layout");
     let scale = side as f32 / out_side as f32;
@@ -429,16 +493,18 @@ pub(crate) fn resize_padded_square(x: &Act, side: usize, top: usize, left: usize
             0.0
         }
     };
-    out.par_chunks_mut(out_side * c).enumerate().for_each(|(oy, row)| {
-        let (y0, y1, dy) = taps(oy);
-        for (ox, &(x0, x1, dx)) in cols.iter().enumerate() {
-            for ch in 0..c {
-                let t = px(y0, x0, ch) + (px(y0, x1, ch) - px(y0, x0, ch)) * dx;
-                let b = px(y1, x0, ch) + (px(y1, x1, ch) - px(y1, x0, ch)) * dx;
-                row[ox * c + ch] = t + (b - t) * dy;
+    out.par_chunks_mut(out_side * c)
+        .enumerate()
+        .for_each(|(oy, row)| {
+            let (y0, y1, dy) = taps(oy);
+            for (ox, &(x0, x1, dx)) in cols.iter().enumerate() {
+                for ch in 0..c {
+                    let t = px(y0, x0, ch) + (px(y0, x1, ch) - px(y0, x0, ch)) * dx;
+                    let b = px(y1, x0, ch) + (px(y1, x1, ch) - px(y1, x0, ch)) * dx;
+                    row[ox * c + ch] = t + (b - t) * dy;
+                }
             }
-        }
-    });
+        });
     Array3::from_shape_vec((out_side, out_side, c), out).expect("resize output shape")
 }
 
@@ -451,10 +517,15 @@ pub(crate) fn pad_to_square(x: &Act, centred: bool) -> (Act, usize, usize) {
     }
     let s = h.max(w);
     let diff = s - h.min(w);
-    let before = if centred { diff - (diff as f64 * 0.5).round() as usize } else { 0 };
+    let before = if centred {
+        diff - (diff as f64 * 0.5).round() as usize
+    } else {
+        0
+    };
     let (top, left) = if h < w { (before, 0) } else { (0, before) };
     let mut out = Array3::zeros((s, s, c));
-    out.slice_mut(ndarray::s![top..top + h, left..left + w, ..]).assign(x);
+    out.slice_mut(ndarray::s![top..top + h, left..left + w, ..])
+        .assign(x);
     (out, top, left)
 }
 
@@ -540,7 +611,10 @@ mod tests {
         let a = dw.forward(&x, 2, pad);
         for ch in 0..4 {
             let xc = x.slice(ndarray::s![.., .., ch..ch + 1]).to_owned();
-            let fc = f.slice(ndarray::s![.., .., ch..ch + 1, ..]).to_owned().into_dyn();
+            let fc = f
+                .slice(ndarray::s![.., .., ch..ch + 1, ..])
+                .to_owned()
+                .into_dyn();
             let b = naive_conv(&xc, &fc, 2, pad);
             for (oy, ox) in (0..a.dim().0).flat_map(|y| (0..a.dim().1).map(move |x| (y, x))) {
                 assert!((a[[oy, ox, ch]] - b[[oy, ox, 0]]).abs() < 1e-5);

@@ -125,39 +125,58 @@ impl WeightMap {
                     (Some(q), "float32") => {
                         let (scale, min) = match (q.scale, q.min) {
                             (Some(s), Some(m)) => (s, m),
-                            _ => return Err(invalid(format!("{}: quantisation without scale/min", w.name))),
+                            _ => {
+                                return Err(invalid(format!(
+                                    "{}: quantisation without scale/min",
+                                    w.name
+                                )))
+                            }
                         };
                         match q.dtype.as_str() {
                             "uint8" => {
-                                let bytes = data
-                                    .get(off..off + n)
-                                    .ok_or_else(|| invalid(format!("{}: shard too short", w.name)))?;
+                                let bytes = data.get(off..off + n).ok_or_else(|| {
+                                    invalid(format!("{}: shard too short", w.name))
+                                })?;
                                 off += n;
-                                bytes.iter().map(|&v| (f64::from(v) * scale + min) as f32).collect()
+                                bytes
+                                    .iter()
+                                    .map(|&v| (f64::from(v) * scale + min) as f32)
+                                    .collect()
                             }
                             "uint16" => {
-                                let bytes = data
-                                    .get(off..off + 2 * n)
-                                    .ok_or_else(|| invalid(format!("{}: shard too short", w.name)))?;
+                                let bytes = data.get(off..off + 2 * n).ok_or_else(|| {
+                                    invalid(format!("{}: shard too short", w.name))
+                                })?;
                                 off += 2 * n;
                                 bytes
                                     .chunks_exact(2)
-                                    .map(|b| (f64::from(u16::from_le_bytes([b[0], b[1]])) * scale + min) as f32)
+                                    .map(|b| {
+                                        (f64::from(u16::from_le_bytes([b[0], b[1]])) * scale + min)
+                                            as f32
+                                    })
                                     .collect()
                             }
                             other => {
-                                return Err(invalid(format!("{}: unsupported quantisation {other}", w.name)))
+                                return Err(invalid(format!(
+                                    "{}: unsupported quantisation {other}",
+                                    w.name
+                                )))
                             }
                         }
                     }
-                    (_, other) => return Err(invalid(format!("{}: unsupported dtype {other}", w.name))),
+                    (_, other) => {
+                        return Err(invalid(format!("{}: unsupported dtype {other}", w.name)))
+                    }
                 };
                 let arr = ArrayD::from_shape_vec(IxDyn(&w.shape), values)
                     .map_err(|e| invalid(format!("{}: {e}", w.name)))?;
                 tensors.insert(w.name, arr);
             }
             if off != data.len() {
-                return Err(invalid(format!("{} unused bytes at the end of the shards", data.len() - off)));
+                return Err(invalid(format!(
+                    "{} unused bytes at the end of the shards",
+                    data.len() - off
+                )));
             }
         }
         Ok(WeightMap {
@@ -168,10 +187,13 @@ impl WeightMap {
 
     /// Takes a tensor out by name, checking its shape.
     pub(crate) fn take(&mut self, name: &str, shape: &[usize]) -> Result<ArrayD<f32>, FaceError> {
-        let t = self.tensors.remove(name).ok_or_else(|| FaceError::ModelInvalid {
-            file: self.model.clone(),
-            reason: format!("missing tensor {name}"),
-        })?;
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| FaceError::ModelInvalid {
+                file: self.model.clone(),
+                reason: format!("missing tensor {name}"),
+            })?;
         if t.shape() != shape {
             return Err(FaceError::ModelInvalid {
                 file: self.model.clone(),
@@ -230,13 +252,17 @@ mod tests {
         bin.extend_from_slice(&[0u8, 2, 255]);
         let mut m = WeightMap::from_tfjs("t", manifest, |_| Ok(bin.clone())).unwrap();
         assert_eq!(m.take("f", &[2]).unwrap().as_slice().unwrap(), &[1.5, -2.0]);
-        assert_eq!(m.take("q", &[3]).unwrap().as_slice().unwrap(), &[-1.0, 0.0, 126.5]);
+        assert_eq!(
+            m.take("q", &[3]).unwrap().as_slice().unwrap(),
+            &[-1.0, 0.0, 126.5]
+        );
         m.finish().unwrap();
     }
 
     #[test]
     fn rejects_short_shard_and_bad_shape() {
-        let manifest = br#"[{"paths":["a.bin"],"weights":[{"name":"f","shape":[2],"dtype":"float32"}]}]"#;
+        let manifest =
+            br#"[{"paths":["a.bin"],"weights":[{"name":"f","shape":[2],"dtype":"float32"}]}]"#;
         assert!(WeightMap::from_tfjs("t", manifest, |_| Ok(vec![0u8; 4])).is_err());
         let mut m = WeightMap::from_tfjs("t", manifest, |_| Ok(vec![0u8; 8])).unwrap();
         assert!(m.take("f", &[3]).is_err());
