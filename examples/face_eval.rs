@@ -1,6 +1,6 @@
 //! Accuracy and speed of the face engine on the shared test faces.
 //!
-//! `cargo run --release --example face_eval [-- /work/shared/data/faces]`
+//! `cargo run --release --example face_eval [-- ../shared/data/faces]`
 //! (`-- --dump-chips` writes the aligned chips used by the reference check instead)
 //!
 //! * verification on the 8 people x 5 crops (780 pairs): EER, its threshold, FNMR at low FMR;
@@ -31,7 +31,7 @@ fn main() {
     let dir = args
         .first()
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/data/faces"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces"));
 
     // --- verification on the crops
     let mut people: Vec<String> = std::fs::read_dir(&dir)
