@@ -69,12 +69,17 @@ struct Entry {
 /// Random ranks of the cylinder bit positions, one row per MinHash function, fixed by a seed.
 fn minhash_ranks(n: usize) -> Vec<Vec<u16>> {
     let mut rng = SplitMix64::new(0x4c53_485f_4d43_4331);
-    (0..n)
+    let by_fn: Vec<Vec<u16>> = (0..n)
         .map(|_| {
             (0..ND * 64)
                 .map(|_| (rng.next_u64() >> 48) as u16)
                 .collect()
         })
+        .collect();
+    // Stored transposed, `[bit position][hash function]`, so that the update for one set bit
+    // is a contiguous element-wise minimum (vectorised by the compiler).
+    (0..ND * 64)
+        .map(|pos| by_fn.iter().map(|r| r[pos]).collect())
         .collect()
 }
 
@@ -84,7 +89,8 @@ fn minhash_ranks(n: usize) -> Vec<Vec<u16>> {
 /// of their bit sets and h the hashes per table.
 fn tokens(f: &FingerFeatures, ranks: &[Vec<u16>], cfg: &IndexConfig) -> Vec<(u32, u8)> {
     let mut out = Vec::with_capacity(f.cylinders().len() * cfg.tables);
-    let mut mins = vec![u16::MAX; ranks.len()];
+    let nfn = ranks.first().map_or(0, |r| r.len());
+    let mut mins = vec![u16::MAX; nfn];
     for (c, &dir) in f.cylinders().iter().zip(f.directions()) {
         mins.iter_mut().for_each(|m| *m = u16::MAX);
         let mut any = false;
@@ -94,8 +100,8 @@ fn tokens(f: &FingerFeatures, ranks: &[Vec<u16>], cfg: &IndexConfig) -> Vec<(u32
                 let pos = k * 64 + w.trailing_zeros() as usize;
                 w &= w - 1;
                 any = true;
-                for (m, r) in mins.iter_mut().zip(ranks) {
-                    *m = (*m).min(r[pos]);
+                for (m, r) in mins.iter_mut().zip(&ranks[pos]) {
+                    *m = (*m).min(*r);
                 }
             }
         }
