@@ -184,6 +184,25 @@ fn kill_9_loses_nothing_acknowledged() {
             .unwrap()
             .to_string()
     };
+    // The galleries were reloaded from the store at start: the first acknowledged capture is
+    // found again by its fingers.
+    let (cap0, rid0) = &acked[0];
+    let (t0, i0) = cap0.trim_start_matches("k9-").split_once('-').unwrap();
+    let seed = t0.parse::<u64>().unwrap() * 100_000 + i0.parse::<u64>().unwrap();
+    let probe = enrollment("unused", seed, json!({}));
+    let (status, found) = post(
+        &a,
+        &format!("{base2}/api/v1/identify"),
+        &key,
+        &json!({"fingerprints": probe["fingerprints"]}),
+    )
+    .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        found["candidates"][0]["record_id"],
+        rid0.as_str(),
+        "{found}"
+    );
     for (cap, rid) in &acked {
         let mut r = a
             .get(&format!("{base2}/api/v1/records/{rid}"))

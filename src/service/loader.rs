@@ -88,11 +88,10 @@ pub fn load_all(reg: &Registro) -> ApiResult<i64> {
                 })
                 .collect()
         });
-        for item in opened {
-            let (seq, ex) = item?;
-            reg.matcher.insert(seq, &ex);
-            loaded += 1;
-        }
+        let batch: Vec<(i64, super::matching::Extracted)> =
+            opened.into_iter().collect::<ApiResult<_>>()?;
+        loaded += batch.len();
+        reg.matcher.insert_many(&batch);
         after = last;
         tracing::info!(loaded, total, "gallery load progress");
     }

@@ -406,6 +406,64 @@ impl Matcher {
         }
     }
 
+    /// Adds many records at once (start-up loading): fingers are decoded and indexed in
+    /// parallel on the engine pool. Keys already present are skipped.
+    pub fn insert_many(&self, items: &[(i64, Extracted)]) {
+        type Decoded = (i64, Option<Vec<f32>>, Vec<(u8, finger::FingerFeatures)>);
+        let decoded: Vec<Decoded> = self.pool.install(|| {
+            items
+                .par_iter()
+                .map(|(k, ex)| {
+                    (
+                        *k,
+                        ex.face.as_ref().map(|f| f.embedding.clone()),
+                        Self::decode_fingers(ex),
+                    )
+                })
+                .collect()
+        });
+        let fresh: Vec<_> = {
+            let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
+            decoded
+                .into_iter()
+                .filter(|(k, face, fingers)| {
+                    if stored.contains_key(k) {
+                        return false;
+                    }
+                    stored.insert(
+                        *k,
+                        Arc::new(Stored {
+                            face: face.clone(),
+                            fingers: fingers.clone(),
+                        }),
+                    );
+                    true
+                })
+                .collect()
+        };
+        {
+            let mut faces = self.face_gallery.write().unwrap_or_else(|p| p.into_inner());
+            for (k, face, _) in &fresh {
+                if let Some(e) = face.as_ref().filter(|e| e.len() == face::EMBEDDING_DIM) {
+                    faces.insert(*k as u64, e);
+                }
+            }
+        }
+        let batch: Vec<(u64, u8, finger::FingerFeatures)> = fresh
+            .into_iter()
+            .flat_map(|(k, _, fingers)| fingers.into_iter().map(move |(p, f)| (k as u64, p, f)))
+            .collect();
+        if !batch.is_empty() {
+            // The lock is taken here, on the calling thread, before the work enters the pool.
+            let mut fingers = self
+                .finger_gallery
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            let g = &mut *fingers;
+            self.pool.install(move || g.insert_batch(batch));
+        }
+    }
+
     pub fn remove(&self, key: i64) {
         if self
             .stored
