@@ -198,7 +198,10 @@ fn users_and_devices_validate_input_and_device_keys_are_scanner_tokens() {
         "device keys are stored as Argon2id hashes"
     );
     let secret = key.splitn(3, '_').nth(2).unwrap();
-    assert!(secret.len() > 20 && !stored.contains(secret), "the secret itself is never stored");
+    assert!(
+        secret.len() > 20 && !stored.contains(secret),
+        "the secret itself is never stored"
+    );
     // A device may enroll but not read records.
     let r = app.post(
         "/api/v1/enrollments",

@@ -386,16 +386,7 @@ pub async fn flows(
             crate::service::audit::append(
                 c,
                 &keys,
-                crate::service::audit::Entry {
-                    actor: p.actor.clone(),
-                    role: p.role.as_str().into(),
-                    action: "stats.flows".into(),
-                    record_id: None,
-                    purpose: None,
-                    status: 200,
-                    outcome: crate::service::audit::Outcome::Ok,
-                    remote_addr: p.remote_addr.clone(),
-                },
+                crate::service::audit::Entry::by(&p, "stats.flows", None, None, 200),
             )?;
             Ok(())
         })?;

@@ -49,6 +49,28 @@ pub struct Entry {
     pub remote_addr: String,
 }
 
+impl Entry {
+    /// A successful action by an authenticated caller.
+    pub fn by(
+        who: &super::Principal,
+        action: &str,
+        record_id: Option<String>,
+        purpose: Option<String>,
+        status: i32,
+    ) -> Entry {
+        Entry {
+            actor: who.actor.clone(),
+            role: who.role.as_str().into(),
+            action: action.into(),
+            record_id,
+            purpose,
+            status,
+            outcome: Outcome::Ok,
+            remote_addr: who.remote_addr.clone(),
+        }
+    }
+}
+
 fn field(buf: &mut Vec<u8>, s: &str) {
     buf.extend_from_slice(&(s.len() as u64).to_be_bytes());
     buf.extend_from_slice(s.as_bytes());

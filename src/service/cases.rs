@@ -1,6 +1,6 @@
 //! Match cases, alerts and the access-log listing.
 
-use super::audit::{self, Entry, Outcome};
+use super::audit::{self, Entry};
 use super::{clamp_limit, parse_cursor, parse_instant, rfc3339, Page, Principal, Registro};
 use crate::db::models::{AlertRow, AuditRow, MatchCaseRow, NewChange};
 use crate::db::schema::{alerts, audit_log, changes, match_cases, records};
@@ -41,25 +41,6 @@ fn case_view(reg: &Registro, r: MatchCaseRow) -> ApiResult<CaseView> {
         decided_at: r.decided_at.map(rfc3339),
         created_at: rfc3339(r.created_at),
     })
-}
-
-fn entry(
-    who: &Principal,
-    action: &str,
-    record_id: Option<String>,
-    purpose: Option<String>,
-    status: i32,
-) -> Entry {
-    Entry {
-        actor: who.actor.clone(),
-        role: who.role.as_str().into(),
-        action: action.into(),
-        record_id,
-        purpose,
-        status,
-        outcome: Outcome::Ok,
-        remote_addr: who.remote_addr.clone(),
-    }
 }
 
 pub fn list_cases(
@@ -106,7 +87,7 @@ pub fn list_cases(
         for r in page.items {
             items.push(case_view(reg, r)?);
         }
-        audit::append(c, &keys, entry(who, "match.list", None, None, 200))?;
+        audit::append(c, &keys, Entry::by(who, "match.list", None, None, 200))?;
         Ok(Page {
             items,
             next_cursor: page.next_cursor,
@@ -189,7 +170,7 @@ pub fn decide(
         audit::append(
             c,
             &keys,
-            entry(
+            Entry::by(
                 who,
                 &format!("match.decide:{decision}"),
                 Some(row.record_a.clone()),
@@ -200,7 +181,7 @@ pub fn decide(
         audit::append(
             c,
             &keys,
-            entry(
+            Entry::by(
                 who,
                 &format!("match.decide:{decision}"),
                 Some(row.record_b.clone()),
@@ -284,7 +265,7 @@ pub fn list_alerts(reg: &Registro, who: &Principal, q: &AlertQuery) -> ApiResult
                 created_at: rfc3339(r.created_at),
             },
         );
-        audit::append(c, &keys, entry(who, "alert.list", None, None, 200))?;
+        audit::append(c, &keys, Entry::by(who, "alert.list", None, None, 200))?;
         Ok(page)
     })
 }
@@ -366,7 +347,7 @@ pub fn list_audit(reg: &Registro, who: &Principal, q: &AuditQuery) -> ApiResult<
                 hash: r.hash,
             },
         );
-        audit::append(c, &keys, entry(who, "audit.read", None, None, 200))?;
+        audit::append(c, &keys, Entry::by(who, "audit.read", None, None, 200))?;
         Ok(page)
     })
 }
@@ -378,7 +359,7 @@ pub fn verify_audit(reg: &Registro, who: &Principal) -> ApiResult<audit::Verific
         .db
         .read(|c| -> ApiResult<_> { Ok(audit::verify(c, &keys)?) })?;
     reg.db.write(|c| -> ApiResult<()> {
-        audit::append(c, &keys, entry(who, "audit.verify", None, None, 200))?;
+        audit::append(c, &keys, Entry::by(who, "audit.verify", None, None, 200))?;
         Ok(())
     })?;
     Ok(v)

@@ -1,7 +1,7 @@
 //! Enrollment: validate, extract, search, decide, store — one transaction, idempotent by
 //! `capture_id`.
 
-use super::audit::{self, Entry, Outcome};
+use super::audit::{self, Entry};
 use super::matching::{decode_b64, Candidate, Extracted, FingerInput};
 use super::{new_id, Principal, Registro};
 use crate::crypto::IndexedField;
@@ -632,16 +632,13 @@ pub fn enroll(
         audit::append(
             c,
             &keys,
-            Entry {
-                actor: principal.actor.clone(),
-                role: principal.role.as_str().into(),
-                action: "enrollment.create".into(),
-                record_id: Some(record_id.clone()),
-                purpose: None,
-                status: 201,
-                outcome: Outcome::Ok,
-                remote_addr: principal.remote_addr.clone(),
-            },
+            Entry::by(
+                principal,
+                "enrollment.create",
+                Some(record_id.clone()),
+                None,
+                201,
+            ),
         )?;
         Ok((seq, response))
     });
@@ -679,16 +676,7 @@ fn replay(
         audit::append(
             c,
             &keys,
-            Entry {
-                actor: principal.actor.clone(),
-                role: principal.role.as_str().into(),
-                action: "enrollment.replay".into(),
-                record_id: Some(rid),
-                purpose: None,
-                status: 200,
-                outcome: Outcome::Ok,
-                remote_addr: principal.remote_addr.clone(),
-            },
+            Entry::by(principal, "enrollment.replay", Some(rid), None, 200),
         )?;
         Ok(Some(
             serde_json::from_str(&json).map_err(ApiError::internal)?,

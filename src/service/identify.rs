@@ -1,6 +1,6 @@
 //! 1:N identification without enrolling, and offline batches of enrollments.
 
-use super::audit::{self, Entry, Outcome};
+use super::audit::{self, Entry};
 use super::enrollment::{self, Enrolled, EnrollmentRequest};
 use super::matching::{decode_b64, FingerInput};
 use super::{Principal, Registro};
@@ -78,16 +78,13 @@ pub fn identify(
         audit::append(
             c,
             &keys,
-            Entry {
-                actor: who.actor.clone(),
-                role: who.role.as_str().into(),
-                action: "identify".into(),
-                record_id: candidates.first().map(|c| c.record_id.clone()),
-                purpose: None,
-                status: 200,
-                outcome: Outcome::Ok,
-                remote_addr: who.remote_addr.clone(),
-            },
+            Entry::by(
+                who,
+                "identify",
+                candidates.first().map(|c| c.record_id.clone()),
+                None,
+                200,
+            ),
         )?;
         Ok(IdentifyResponse { candidates })
     })

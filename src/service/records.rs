@@ -1,7 +1,7 @@
 //! Reading, searching and deleting records. Every read writes its access-log entry in the
 //! same transaction.
 
-use super::audit::{self, Entry, Outcome};
+use super::audit::{self, Entry};
 use super::enrollment::{Person, Protection, SealedPerson};
 use super::{clamp_limit, parse_cursor, rfc3339, Page, Principal, Registro};
 use crate::crypto::IndexedField;
@@ -81,16 +81,13 @@ fn log_read(
     audit::append(
         conn,
         &reg.keys(),
-        Entry {
-            actor: who.actor.clone(),
-            role: who.role.as_str().into(),
-            action: action.into(),
-            record_id: record_id.map(str::to_string),
-            purpose: purpose.map(|p| p.chars().take(500).collect()),
-            status: 200,
-            outcome: Outcome::Ok,
-            remote_addr: who.remote_addr.clone(),
-        },
+        Entry::by(
+            who,
+            action,
+            record_id.map(str::to_string),
+            purpose.map(|p| p.chars().take(500).collect()),
+            200,
+        ),
     )
     .map(|_| ())
 }
@@ -345,16 +342,13 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
         audit::append(
             c,
             &keys,
-            Entry {
-                actor: who.actor.clone(),
-                role: who.role.as_str().into(),
-                action: "record.delete".into(),
-                record_id: Some(id.into()),
-                purpose: Some(reason.chars().take(500).collect()),
-                status: 200,
-                outcome: Outcome::Ok,
-                remote_addr: who.remote_addr.clone(),
-            },
+            Entry::by(
+                who,
+                "record.delete",
+                Some(id.into()),
+                Some(reason.chars().take(500).collect()),
+                200,
+            ),
         )?;
         Ok(row.seq)
     })?;
