@@ -577,7 +577,6 @@ pub fn enroll(
             duplicates,
             indicators: vec![],
         };
-        let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
         let inserted = diesel::insert_into(records::table)
             .values(NewRecord {
                 id: record_id.clone(),
@@ -597,7 +596,8 @@ pub fn enroll(
                 family_index: family_index.clone(),
                 person_enc: person_enc.clone(),
                 biometrics_enc: biometrics_enc.clone(),
-                response_json,
+                // Filled in below, in this transaction, once the indicators are known.
+                response_json: String::new(),
             })
             .returning(records::seq)
             .get_result::<i64>(c);

@@ -91,7 +91,9 @@ pub fn load_all(reg: &Registro) -> ApiResult<i64> {
         let batch: Vec<(i64, super::matching::Extracted)> =
             opened.into_iter().collect::<ApiResult<_>>()?;
         loaded += batch.len();
-        reg.matcher.insert_many(&batch);
+        let refs: Vec<(i64, &super::matching::Extracted)> =
+            batch.iter().map(|(k, ex)| (*k, ex)).collect();
+        reg.matcher.insert_many(&refs);
         after = last;
         tracing::info!(loaded, total, "gallery load progress");
     }

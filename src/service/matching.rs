@@ -372,43 +372,12 @@ impl Matcher {
 
     /// Adds a record's features; a second insert of the same key is ignored.
     pub fn insert(&self, key: i64, ex: &Extracted) {
-        let fingers = Self::decode_fingers(ex);
-        let face = ex.face.as_ref().map(|f| f.embedding.clone());
-        {
-            let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
-            if stored.contains_key(&key) {
-                return;
-            }
-            stored.insert(
-                key,
-                Arc::new(Stored {
-                    face: face.clone(),
-                    fingers: fingers.clone(),
-                }),
-            );
-        }
-        if let Some(e) = &face {
-            if e.len() == face::EMBEDDING_DIM {
-                self.face_gallery
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key as u64, e);
-            }
-        }
-        if !fingers.is_empty() {
-            let mut g = self
-                .finger_gallery
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            for (pos, f) in fingers {
-                g.insert(key as u64, pos, f);
-            }
-        }
+        self.insert_many(&[(key, ex)]);
     }
 
-    /// Adds many records at once (start-up loading): fingers are decoded and indexed in
-    /// parallel on the engine pool. Keys already present are skipped.
-    pub fn insert_many(&self, items: &[(i64, Extracted)]) {
+    /// Adds records' features (many at once when loading at start-up): fingers are decoded
+    /// and indexed in parallel on the engine pool. Keys already present are skipped.
+    pub fn insert_many(&self, items: &[(i64, &Extracted)]) {
         type Decoded = (i64, Option<Vec<f32>>, Vec<(u8, finger::FingerFeatures)>);
         let decoded: Vec<Decoded> = self.pool.install(|| {
             items
