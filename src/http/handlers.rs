@@ -356,41 +356,21 @@ pub async fn flows(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let q = who.inner.into_inner();
-    let suppress = match q.suppress {
-        Some(false) if who.principal.role == crate::service::Role::Admin => false,
-        Some(false) => {
-            return Err(ApiError::client(
-                "forbidden",
-                "only an admin may lift suppression",
-            ))
-        }
-        _ => true,
-    };
     let csv = req
         .headers()
         .get(actix_web::http::header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     let reg2 = reg.get_ref().clone();
-    let p = who.principal.clone();
     let m = blocking(move || {
-        let m = stats::flows(
+        stats::flows(
             &reg2,
+            &who.principal,
             q.from.as_deref(),
             q.to.as_deref(),
             q.by.as_deref(),
-            suppress,
-        )?;
-        let keys = reg2.keys();
-        reg2.db.write(|c| -> ApiResult<()> {
-            crate::service::audit::append(
-                c,
-                &keys,
-                crate::service::audit::Entry::by(&p, "stats.flows", None, None, 200),
-            )?;
-            Ok(())
-        })?;
-        Ok(m)
+            q.suppress,
+        )
     })
     .await?;
     if csv {

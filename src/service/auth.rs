@@ -383,20 +383,7 @@ pub fn create_device(
                 revoked_at: None,
             })
             .execute(c)?;
-        audit::append(
-            c,
-            &keys,
-            Entry {
-                actor: by.actor.clone(),
-                role: by.role.as_str().into(),
-                action: "device.create".into(),
-                record_id: None,
-                purpose: None,
-                status: 201,
-                outcome: Outcome::Ok,
-                remote_addr: by.remote_addr.clone(),
-            },
-        )?;
+        audit::append(c, &keys, Entry::by(by, "device.create", None, None, 201))?;
         Ok(())
     })?;
     Ok(NewDevice {

@@ -6,7 +6,8 @@
 //! Cells below 5 are shown as `"<5"` (unless an admin asks `suppress=false`); `total` is exact.
 //! Only coarse, non-identifying columns are read: no sealed field is opened.
 
-use super::{parse_instant, Registro};
+use super::audit::{self, Entry};
+use super::{parse_instant, Principal, Registro, Role};
 use crate::db::schema::records;
 use crate::error::{ApiError, ApiResult};
 use diesel::prelude::*;
@@ -41,13 +42,26 @@ pub fn parse_by(by: Option<&str>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
+/// The flow matrix, logged as an access by `who`. Cells under 5 are suppressed unless an
+/// admin asks `suppress = Some(false)`.
 pub fn flows(
     reg: &Registro,
+    who: &Principal,
     from: Option<&str>,
     to: Option<&str>,
     by: Option<&str>,
-    suppress: bool,
+    suppress: Option<bool>,
 ) -> ApiResult<FlowMatrix> {
+    let suppress = match suppress {
+        Some(false) if who.role == Role::Admin => false,
+        Some(false) => {
+            return Err(ApiError::client(
+                "forbidden",
+                "only an admin may lift suppression",
+            ))
+        }
+        _ => true,
+    };
     let by = parse_by(by)?;
     let from = parse_instant("from", from)?;
     let to = parse_instant("to", to)?;
@@ -107,6 +121,11 @@ pub fn flows(
             m
         })
         .collect();
+    let keys = reg.keys();
+    reg.db.write(|c| -> ApiResult<()> {
+        audit::append(c, &keys, Entry::by(who, "stats.flows", None, None, 200))?;
+        Ok(())
+    })?;
     Ok(FlowMatrix {
         by,
         total: rows.len() as i64,
