@@ -88,6 +88,24 @@ fn re_registration_under_a_new_name_is_found_and_cases_link_identities() {
     );
     assert!(id.body["candidates"].as_array().unwrap().len() <= 3);
     assert_eq!(app.count("records"), before, "identify stores nothing");
+    // Identify checks its biometrics as enrollment does.
+    let f = fvc_finger(2, 102, 3);
+    for (body, code) in [
+        (
+            json!({"fingerprints": [f.clone(), f.clone()]}),
+            "duplicate_finger_position",
+        ),
+        (
+            json!({"fingerprints": vec![f.clone(); 11]}),
+            "too_many_fingers",
+        ),
+        (json!({"limit": 3}), "missing_biometrics"),
+        (json!({"photo": "%%"}), "photo_undecodable"),
+    ] {
+        let r = app.post("/api/v1/identify", Some(&scanner), &body);
+        assert_eq!(r.status, 422, "{}", r.text);
+        assert_eq!(r.body["error"]["code"], code, "{}", r.text);
+    }
 
     // The case is listed, decided, and logged with its note.
     let cases = app.get("/api/v1/matches?status=pending", Some(&inv));

@@ -2,7 +2,7 @@
 //! `capture_id`.
 
 use super::audit::{self, Entry};
-use super::matching::{decode_b64, Candidate, Extracted, FingerInput};
+use super::matching::{validate_biometrics, Candidate, Extracted, FingerInput};
 use super::{new_id, Principal, Registro};
 use crate::crypto::IndexedField;
 use crate::db::models::{NewChange, NewCompanion, NewMatchCase, NewRecord};
@@ -337,35 +337,7 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
             return Err(bad("invalid_relationship", "relationship must be one of parent, guardian, sibling, spouse, other_relative, unrelated, unknown"));
         }
     }
-    let photo = match req.photo.as_deref() {
-        None | Some("") => None,
-        Some(b) => Some(decode_b64("photo_undecodable", b)?),
-    };
-    if photo.is_none() && req.fingerprints.is_empty() {
-        return Err(bad(
-            "missing_biometrics",
-            "at least one of photo or fingerprints is required",
-        ));
-    }
-    if req.fingerprints.len() > 10 {
-        return Err(bad("too_many_fingers", "at most 10 fingerprints"));
-    }
-    let mut seen = Vec::new();
-    for f in &req.fingerprints {
-        if !(0..=10).contains(&f.position) {
-            return Err(bad(
-                "bad_finger_position",
-                "position must be an ISO/IEC 19794-2 finger code, 0-10",
-            ));
-        }
-        if f.position != 0 && seen.contains(&f.position) {
-            return Err(bad(
-                "duplicate_finger_position",
-                "each finger position may appear once",
-            ));
-        }
-        seen.push(f.position);
-    }
+    let photo = validate_biometrics(req.photo.as_deref(), &req.fingerprints)?;
     let age = dob
         .map(|d| age_at(d, captured_at.date()))
         .or(p.age_estimate);

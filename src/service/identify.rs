@@ -2,7 +2,7 @@
 
 use super::audit::{self, Entry};
 use super::enrollment::{self, Enrolled, EnrollmentRequest};
-use super::matching::{decode_b64, FingerInput};
+use super::matching::{validate_biometrics, FingerInput};
 use super::{Principal, Registro};
 use crate::error::{ApiError, ApiResult};
 use serde::{Deserialize, Serialize};
@@ -39,24 +39,7 @@ pub fn identify(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::client("invalid_limit", "limit must be 1-1000"));
     }
-    let photo = match req.photo.as_deref() {
-        None | Some("") => None,
-        Some(b) => Some(decode_b64("photo_undecodable", b)?),
-    };
-    if photo.is_none() && req.fingerprints.is_empty() {
-        return Err(ApiError::client(
-            "missing_biometrics",
-            "at least one of photo or fingerprints is required",
-        ));
-    }
-    for f in &req.fingerprints {
-        if !(0..=10).contains(&f.position) {
-            return Err(ApiError::client(
-                "bad_finger_position",
-                "position must be an ISO/IEC 19794-2 finger code, 0-10",
-            ));
-        }
-    }
+    let photo = validate_biometrics(req.photo.as_deref(), &req.fingerprints)?;
     let ex = reg.matcher.extract(photo.as_deref(), &req.fingerprints)?;
     // Over-fetch: several records of one identity collapse into one candidate.
     let cands = reg.matcher.search(&ex, (limit as usize) * 3);

@@ -99,6 +99,48 @@ pub fn decode_b64(field: &'static str, s: &str) -> ApiResult<Vec<u8>> {
         .map_err(|_| ApiError::client(field, "not valid base64"))
 }
 
+/// The biometric part of an enrollment or identify request, checked before any work: the
+/// photo decoded (if any), at least one modality, at most ten fingers, finger codes 0-10 and
+/// each specific position at most once (0, "unknown finger", may repeat).
+pub fn validate_biometrics(
+    photo: Option<&str>,
+    fingers: &[FingerInput],
+) -> ApiResult<Option<Vec<u8>>> {
+    let photo = match photo {
+        None | Some("") => None,
+        Some(b) => Some(decode_b64("photo_undecodable", b)?),
+    };
+    if photo.is_none() && fingers.is_empty() {
+        return Err(ApiError::client(
+            "missing_biometrics",
+            "at least one of photo or fingerprints is required",
+        ));
+    }
+    if fingers.len() > 10 {
+        return Err(ApiError::client(
+            "too_many_fingers",
+            "at most 10 fingerprints",
+        ));
+    }
+    let mut seen = [false; 11];
+    for f in fingers {
+        if !(0..=10).contains(&f.position) {
+            return Err(ApiError::client(
+                "bad_finger_position",
+                "position must be an ISO/IEC 19794-2 finger code, 0-10",
+            ));
+        }
+        let p = f.position as usize;
+        if p != 0 && std::mem::replace(&mut seen[p], true) {
+            return Err(ApiError::client(
+                "duplicate_finger_position",
+                "each finger position may appear once",
+            ));
+        }
+    }
+    Ok(photo)
+}
+
 pub struct Matcher {
     pool: rayon::ThreadPool,
     face: Option<face::FaceEngine>,
