@@ -3,8 +3,8 @@
 //! The knots are the empirical impostor survival function `P(score ≥ s | impostor)` of
 //! FVC2002 DB1_B (2,880 impostor pairs, MINDTCT minutiae), measured and printed by
 //! `examples/compare_bozorth3.rs` (column "fvc"). The seeded synthetic impostors (178,800
-//! pairs) score lower than the real ones at every threshold, so the real curve is used (the
-//! conservative choice). Beyond the last measurable point (FMR ≈ 7e-4 at 0.065) the tail is
+//! pairs) score lower than the real ones at every threshold above 0.02 (below it both are
+//! ≈ 1), so the real curve is used (the conservative choice). Beyond the last measurable point (FMR ≈ 7e-4 at 0.065) the tail is
 //! extrapolated log-linearly with the slope of the real curve between FMR 1e-1 and 1e-3 (about
 //! −80 decades per unit score); the synthetic tail falls faster (about −120), so the
 //! extrapolation errs on the side of over-estimating the FMR. Interpolation is linear in

@@ -25,7 +25,7 @@
 //!
 //! This implementation uses 8×8 spatial cells (one `u64` per direction slice) instead of the
 //! paper's 16×16, which keeps the spatial validity mask in a single word and a cylinder in
-//! 56 bytes; the parameters were chosen on both FVC2002 DB1_B and the synthetic set (see
+//! 56 bytes; the parameters were chosen on FVC2002 DB1_B and checked on the synthetic set (see
 //! `docs/FINGER.md`).
 
 use super::{FingerError, FingerView, Minutia, MinutiaKind};
@@ -1064,22 +1064,20 @@ fn paired_score(a: &FingerFeatures, b: &FingerFeatures, s: &mut Scratch) -> f32 
     }
     // The common area: A's minutiae inside B's hull, B's minutiae inside A's hull (mapped
     // back into A's frame by the inverse transform).
-    let na = s
-        .ga
-        .iter()
-        .filter(|&&p| {
-            let p = t.apply(p);
-            in_half_planes(&b.hull, p.0, p.1)
-        })
-        .count() as f32;
-    let nb = s
-        .gb
-        .iter()
-        .filter(|&&q| {
-            let (x, y) = (q.0 - t.tx, q.1 - t.ty);
-            in_half_planes(&a.hull, t.c * x + t.s * y, -t.s * x + t.c * y)
-        })
-        .count() as f32;
+    let na =
+        s.ga.iter()
+            .filter(|&&p| {
+                let p = t.apply(p);
+                in_half_planes(&b.hull, p.0, p.1)
+            })
+            .count() as f32;
+    let nb =
+        s.gb.iter()
+            .filter(|&&q| {
+                let (x, y) = (q.0 - t.tx, q.1 - t.ty);
+                in_half_planes(&a.hull, t.c * x + t.s * y, -t.s * x + t.c * y)
+            })
+            .count() as f32;
     let m = paired as f32;
     (m * m / (na.max(GC_MIN_OVERLAP) * nb.max(GC_MIN_OVERLAP))).min(1.0)
 }
