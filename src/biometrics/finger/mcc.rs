@@ -1155,6 +1155,29 @@ mod tests {
     }
 
     #[test]
+    fn compare_is_symmetric_and_impressions_pair_up() {
+        let mut g = SyntheticGenerator::new(11, SyntheticConfig::default());
+        let m = g.master();
+        let fa = FingerFeatures::extract(&g.render(&m, &Default::default()));
+        let fb = FingerFeatures::extract(&g.render(&m, &Default::default()));
+        let other = g.master();
+        let fo = FingerFeatures::extract(&g.render(&other, &Default::default()));
+        for (x, y) in [(&fa, &fb), (&fa, &fo), (&fb, &fo)] {
+            assert_eq!(compare(x, y), compare(y, x));
+        }
+        assert!(compare(&fa, &fb) > 2.0 * compare(&fa, &fo));
+        // The global consolidation of a template with itself pairs every minutia (the scratch
+        // space still holds the relaxed pairs of the last comparison).
+        assert!(compare(&fa, &fa) > 0.9);
+        SCRATCH.with(|s| {
+            let s = &mut *s.borrow_mut();
+            let (_, ra, rb) = s.sel[0];
+            assert_eq!(ra, rb);
+            assert!(paired_score(&fa, &fa, s) > 0.99);
+        });
+    }
+
+    #[test]
     fn empty_and_tiny_inputs_score_zero() {
         let e = FingerFeatures::extract(&view(&[]));
         let one = FingerFeatures::extract(&view(&[(10.0, 10.0, 0.0)]));
