@@ -342,7 +342,7 @@ fn main() {
     );
     let surv = |v: &[f64], s: f64| v.iter().filter(|&&x| x >= s).count() as f64 / v.len() as f64;
     for i in 0..=20 {
-        let s = 0.014 + 0.002 * i as f64;
+        let s = 0.011 + 0.003 * i as f64;
         println!(
             "   score {s:.3}: FMR fvc {:.2e}  synthetic {:.2e}  pooled {:.2e}",
             surv(&real.impostors, s),
