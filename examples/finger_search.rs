@@ -62,7 +62,13 @@ fn load_figures(seed: u64, people: usize) {
     let t_parse = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let mut g = FingerGallery::new();
-    g.insert_batch(feats);
+    // In pages of 2,000 people, as the service's loader reads the store.
+    let mut feats = feats;
+    while !feats.is_empty() {
+        let rest = feats.split_off(feats.len().min(4000));
+        g.insert_batch(feats);
+        feats = rest;
+    }
     g.shrink_to_fit();
     let t_insert = t.elapsed().as_secs_f64();
     println!(

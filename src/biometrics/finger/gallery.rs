@@ -236,15 +236,18 @@ impl FingerGallery {
             }
             return;
         }
-        // Grow every touched inverted list once, to its final length, instead of by 25 % steps
+        // Grow every touched inverted list at most once per batch, instead of by 25 % steps
         // while appending (start-up loading spent most of its time reallocating lists).
         let mut add = vec![0u32; self.index.len()];
         for t in toks.iter().flatten() {
             add[t.0 as usize] += 1;
         }
         for (b, &n) in self.index.iter_mut().zip(&add) {
-            if n > 0 {
-                b.items.reserve_exact(n as usize);
+            let (len, n) = (b.items.len(), n as usize);
+            if len + n > b.items.capacity() {
+                // Exact when the list is new; otherwise at least the 25 % step of `insert`,
+                // so that loading page by page does not copy every list at every page.
+                b.items.reserve_exact(n.max(len / 4 + 4));
             }
         }
         drop(add);
