@@ -150,6 +150,18 @@ struct Bucket {
     items: Vec<u32>,
 }
 
+impl Bucket {
+    /// Makes room for `n` more items: exactly, when the list is new, otherwise by at least
+    /// 25 % (not doubling: the index is most of the gallery's memory; and a bulk load page
+    /// by page does not copy every list at every page).
+    fn grow_for(&mut self, n: usize) {
+        let len = self.items.len();
+        if len + n > self.items.capacity() {
+            self.items.reserve_exact(n.max(len / 4 + 4));
+        }
+    }
+}
+
 /// A gallery of enrolled fingers. `Send + Sync`; mutate under a write lock, search under a
 /// read lock.
 #[derive(Debug)]
@@ -243,19 +255,10 @@ impl FingerGallery {
             add[t.0 as usize] += 1;
         }
         for (b, &n) in self.index.iter_mut().zip(&add) {
-            let (len, n) = (b.items.len(), n as usize);
-            if len + n > b.items.capacity() {
-                // Exact when the list is new; otherwise at least the 25 % step of `insert`,
-                // so that loading page by page does not copy every list at every page.
-                b.items.reserve_exact(n.max(len / 4 + 4));
-            }
+            b.grow_for(n as usize);
         }
         drop(add);
-        let base = self.entries.len();
-        assert!(
-            base + items.len() <= MAX_GALLERY_FINGERS,
-            "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
-        );
+        let base = self.first_new_id(items.len()) as usize;
         // Append to the inverted lists in parallel: each thread owns one range of buckets and
         // takes the tokens that fall in it, in entry order (so the lists are exactly what
         // one-by-one insertion builds).
@@ -293,21 +296,24 @@ impl FingerGallery {
         features: FingerFeatures,
         toks: Vec<(u32, u8)>,
     ) {
-        let id = self.entries.len() as u32;
-        assert!(
-            (id as usize) < MAX_GALLERY_FINGERS,
-            "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
-        );
+        let id = self.first_new_id(1);
         for &(t, d) in &toks {
-            let items = &mut self.index[t as usize].items;
-            if items.len() == items.capacity() {
-                // Grow by 25 % instead of doubling: the index is most of the gallery's memory.
-                items.reserve_exact(items.len() / 4 + 4);
-            }
-            items.push(id << 6 | (d >> 2) as u32);
+            let b = &mut self.index[t as usize];
+            b.grow_for(1);
+            b.items.push(id << 6 | (d >> 2) as u32);
         }
         self.index_items += toks.len();
         self.add_entry(person, position, features, toks.len());
+    }
+
+    /// The entry id of the next insertion, checking that `n` more fit in the index's ids.
+    fn first_new_id(&self, n: usize) -> u32 {
+        let id = self.entries.len();
+        assert!(
+            id + n <= MAX_GALLERY_FINGERS,
+            "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
+        );
+        id as u32
     }
 
     /// Records a finger whose index tokens are already appended (entry id = current length).
