@@ -110,6 +110,12 @@ struct RawMinutia {
 }
 
 impl RawMinutia {
+    /// The stored order of minutiae (by x first: the global consolidation searches paired
+    /// minutiae in an x window), also the order that makes `compare` canonical.
+    fn order_key(&self) -> (u16, u16, u16) {
+        (self.x4, self.y4, self.a)
+    }
+
     fn from_minutia(m: &Minutia) -> Self {
         let a = (super::normalize_angle(m.angle) / TAU * 65536.0).round() as u32 & 0xffff;
         RawMinutia {
@@ -302,6 +308,11 @@ fn convex_hull(pts: &[(f32, f32)]) -> Vec<(f32, f32)> {
     h
 }
 
+/// Convex hull of a finger's minutiae in the internal frame (y up).
+fn minutiae_hull(raw: &[RawMinutia]) -> Vec<(f32, f32)> {
+    convex_hull(&raw.iter().map(|m| (m.x(), -m.y())).collect::<Vec<_>>())
+}
+
 /// Edges of a counter-clockwise convex polygon as half-planes `a x + b y + c ≥ 0` (inside).
 /// Fewer than 3 vertices give no half-planes, and such a hull contains nothing.
 fn half_planes(h: &[(f32, f32)]) -> Vec<[f32; 3]> {
@@ -384,12 +395,11 @@ impl FingerFeatures {
     }
 
     fn from_raw(mut raw: Vec<RawMinutia>) -> FingerFeatures {
-        // Sorted by x: the global consolidation searches paired minutiae in an x window.
-        raw.sort_by_key(|m| (m.x4, m.y4, m.a));
+        raw.sort_by_key(RawMinutia::order_key);
         let t = tables();
         // Internal frame: y up, so that the ISO angle is the usual mathematical angle.
         let g: Vec<[f32; 3]> = raw.iter().map(|m| [m.x(), -m.y(), m.angle()]).collect();
-        let hull = convex_hull(&g.iter().map(|p| (p[0], p[1])).collect::<Vec<_>>());
+        let hull = minutiae_hull(&raw);
         let min_valid = (MIN_VC * t.cells.len() as f32).ceil() as u32;
         let reach = R + 3.0 * SIGMA_S;
         let cut2 = (3.0 * SIGMA_S) * (3.0 * SIGMA_S);
@@ -579,10 +589,14 @@ impl FingerFeatures {
         let mut last: (u8, i32) = (0, -1);
         for _ in 0..c {
             let idx = b[pos] as usize;
-            if idx >= raw.len() || (quantize_dir(raw[idx].angle()), idx as i32) <= last {
+            let Some(m) = raw.get(idx) else {
+                return Err(bad("cylinder index"));
+            };
+            let key = (quantize_dir(m.angle()), idx as i32);
+            if key <= last {
                 return Err(bad("cylinder index"));
             }
-            last = (quantize_dir(raw[idx].angle()), idx as i32);
+            last = key;
             pos += 1;
             let mut w = [0u64; WORDS];
             for x in w.iter_mut() {
@@ -591,13 +605,12 @@ impl FingerFeatures {
                 *x = u64::from_le_bytes(a);
                 pos += 8;
             }
-            dirq.push(quantize_dir(raw[idx].angle()));
+            dirq.push(key.0);
             cyl.push(w);
             owner.push(idx as u8);
         }
         let cnt = cyl.iter().map(count_bits).collect();
-        let pts: Vec<(f32, f32)> = raw.iter().map(|m| (m.x(), -m.y())).collect();
-        let hull = half_planes(&convex_hull(&pts));
+        let hull = half_planes(&minutiae_hull(&raw));
         Ok(FingerFeatures {
             raw,
             dirq,
@@ -731,7 +744,7 @@ fn local_pairs(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32, u8, u
 pub fn compare(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
     // The global consolidation is not symmetric in its arguments; a canonical order makes
     // compare(a, b) == compare(b, a) exactly.
-    let key = |m: &RawMinutia| (m.x4, m.y4, m.a);
+    let key = RawMinutia::order_key;
     let order = a
         .raw
         .len()
@@ -1007,7 +1020,7 @@ fn fit_rigid(s: &Scratch) -> Rigid {
     let th = cross.atan2(dot);
     let (c, sn) = (th.cos(), th.sin());
     Rigid {
-        rot: (th * TURN16).round() as i32 as u16,
+        rot: to_turn16(th),
         c,
         s: sn,
         tx: bx - (c * ax - sn * ay),
