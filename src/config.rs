@@ -32,6 +32,13 @@ pub struct Config {
     pub possible_threshold: f64,
     /// How often a node polls the change sequence for other nodes' enrollments (ms).
     pub follow_interval_ms: u64,
+    /// How often denied requests counted in memory are written into the access log (ms).
+    pub denied_flush_ms: u64,
+    /// PEM certificate chain and private key: serve HTTPS (rustls) instead of plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Config {
@@ -65,6 +72,10 @@ impl Config {
             duplicate_threshold: 8.0 / 12.0,
             possible_threshold: 6.0 / 12.0,
             follow_interval_ms: 1000,
+            denied_flush_ms: 10_000,
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

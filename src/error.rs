@@ -53,7 +53,7 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "bad_request" | "invalid_json" | "purpose_required" | "invalid_cursor"
         | "invalid_query" => StatusCode::BAD_REQUEST,
         "unauthorized" | "invalid_credentials" | "token_expired" => StatusCode::UNAUTHORIZED,
-        "forbidden" => StatusCode::FORBIDDEN,
+        "forbidden" | "self_approval" => StatusCode::FORBIDDEN,
         "not_found" => StatusCode::NOT_FOUND,
         "conflict" | "username_taken" | "already_decided" => StatusCode::CONFLICT,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,

@@ -46,6 +46,16 @@ enum Command {
         /// How often to follow other nodes' enrollments (ms).
         #[arg(long, env = "REGISTRO_FOLLOW_MS", default_value_t = 1000)]
         follow_ms: u64,
+        /// PEM certificate chain: serve HTTPS (with --tls-key).
+        #[arg(long, env = "REGISTRO_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert.
+        #[arg(long, env = "REGISTRO_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Reverse proxies whose X-Forwarded-For is believed: addresses or CIDR blocks,
+        /// comma-separated (default: none, the header is ignored).
+        #[arg(long, env = "REGISTRO_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<String>,
     },
     /// Run pending migrations and exit.
     Migrate,
@@ -105,7 +115,13 @@ fn main() -> anyhow::Result<()> {
             workers,
             models_dir,
             follow_ms,
+            tls_cert,
+            tls_key,
+            trusted_proxies,
         } => {
+            cfg.tls_cert = tls_cert;
+            cfg.tls_key = tls_key;
+            cfg.trusted_proxies = trusted_proxies;
             cfg.listen = listen;
             cfg.body_limit = body_limit;
             cfg.workers = workers;
@@ -120,7 +136,10 @@ fn main() -> anyhow::Result<()> {
             let rt = actix_web::rt::System::new();
             rt.block_on(async move {
                 loader::start(reg.clone());
-                registro::http::server(reg, listener, cfg.workers)?.await
+                registro::http::server(reg.clone(), listener, cfg.workers)?.await?;
+                // Denied requests counted since the last flush go into the log before exit.
+                auth::flush_denied(&reg).ok();
+                std::io::Result::Ok(())
             })?;
         }
         Command::Migrate => {

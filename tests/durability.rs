@@ -117,17 +117,13 @@ fn kill_9_loses_nothing_acknowledged() {
         &a,
         &format!("{base}/api/v1/devices"),
         &admin,
-        &json!({"name": "t", "site": "PA-METETI"}),
+        &json!({"name": "t", "site": "PA-DARIEN-LAJASBLANCAS"}),
     )
     .unwrap()
     .1;
+    backdate_devices(&registro::db::Db::open(&url, 1).expect("open the store"));
     let key = dev["api_key"].as_str().unwrap().to_string();
-    post(
-        &a,
-        &format!("{base}/api/v1/users"),
-        &admin,
-        &json!({"username": "inv1", "password": "a long enough password", "role": "investigator"}),
-    );
+    create_user(&a, &base, &admin, "inv1", "investigator", TEST_PASSWORD);
 
     let acked = std::sync::Mutex::new(Vec::<(String, String)>::new());
     let stop = std::sync::atomic::AtomicBool::new(false);

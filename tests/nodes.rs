@@ -11,7 +11,7 @@ fn two_nodes_see_each_others_enrollments_and_deletions() {
     cfg.follow_interval_ms = 200;
     let b = TestApp::start_on(a.dir.clone(), a.db_url.clone(), cfg);
     let scan_a = a.device("PA-DARIEN-LAJASBLANCAS");
-    let scan_b = b.device("PA-METETI");
+    let scan_b = b.device("PA-DARIEN-LAJASBLANCAS");
     let r = a.post(
         "/api/v1/enrollments",
         Some(&scan_a),
@@ -52,13 +52,20 @@ fn two_nodes_see_each_others_enrollments_and_deletions() {
         "{}",
         again.text
     );
-    // Deleted on A: gone from B.
+    // Deleted on A (each node bootstrapped an admin, so B's admin approves): gone from B.
     let d = a.post(
         &format!("/api/v1/records/{rid}/delete"),
         Some(&a.admin_token),
         &json!({"reason": "erasure request"}),
     );
-    assert_eq!(d.status, 200);
+    assert_eq!(d.status, 202, "{}", d.text);
+    let approval = d.body["approval_id"].as_str().unwrap();
+    let d = b.post(
+        &format!("/api/v1/approvals/{approval}/approve"),
+        Some(&b.admin_token),
+        &json!({}),
+    );
+    assert_eq!(d.status, 200, "{}", d.text);
     let t0 = Instant::now();
     while found_on_b() {
         assert!(

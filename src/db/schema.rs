@@ -14,6 +14,8 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         created_at -> Timestamp,
+        disabled_at -> Nullable<Timestamp>,
+        must_change_password -> Bool,
     }
 }
 
@@ -26,6 +28,7 @@ diesel::table! {
         created_by -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        mobile_sites -> Text,
     }
 }
 
@@ -37,6 +40,7 @@ diesel::table! {
         role -> Text,
         expires_at -> Timestamp,
         created_at -> Timestamp,
+        scope -> Text,
     }
 }
 
@@ -133,3 +137,25 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(records, companions, match_cases, alerts, audit_log);
+
+diesel::table! {
+    reset_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    approvals (id) {
+        id -> Text,
+        kind -> Text,
+        payload_enc -> Binary,
+        requested_by -> Text,
+        status -> Text,
+        approved_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        decided_at -> Nullable<Timestamp>,
+    }
+}

@@ -37,6 +37,11 @@ policy!(
 policy!(Auditors, "The access log.", [Auditor]);
 policy!(StatsReaders, "Flow statistics.", [Auditor, Admin]);
 policy!(Admins, "Users, devices, deletions.", [Admin]);
+policy!(
+    Anyone,
+    "Any authenticated caller (logout).",
+    [Scanner, Investigator, Auditor, Admin]
+);
 
 /// An authenticated caller whose role satisfies `P`, with the rest of the request `T`
 /// (body, path, query) extracted only *after* authorisation — so a caller without the right
@@ -47,10 +52,17 @@ pub struct Auth<P: Policy, T = ()> {
     _policy: PhantomData<P>,
 }
 
+/// The caller's address: the peer, or — only when the peer is one of `--trusted-proxies` —
+/// the right-most `X-Forwarded-For` address that is not itself a trusted proxy.
 pub fn remote_addr(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into())
+    let Some(peer) = req.peer_addr().map(|a| a.ip()) else {
+        return "unknown".into();
+    };
+    let proxies = req
+        .app_data::<web::Data<Arc<Registro>>>()
+        .map(|r| r.config.trusted_proxies.clone())
+        .unwrap_or_default();
+    super::proxy::client_ip(peer, &proxies, req.headers()).to_string()
 }
 
 pub fn action_of(req: &HttpRequest) -> String {

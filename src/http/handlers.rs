@@ -10,7 +10,9 @@ use crate::service::enrollment::{Enrolled, EnrollmentRequest, EnrollmentResponse
 use crate::service::identify::{IdentifyRequest, IdentifyResponse};
 use crate::service::records::{RecordSummary, RecordView, SearchQuery};
 use crate::service::stats::FlowMatrix;
-use crate::service::{auth, cases, enrollment, identify, records, stats, Page, Registro};
+use crate::service::{
+    auth, cases, credentials, enrollment, identify, records, stats, Page, Registro,
+};
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use std::sync::Arc;
 type State = web::Data<Arc<Registro>>;
 
 /// Runs blocking service work on actix's blocking pool.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> ApiResult<T> + Send + 'static,
 ) -> ApiResult<T> {
     web::block(f)
@@ -35,7 +37,6 @@ pub struct LoginRequest {
 /// Log in with a username and password; returns a bearer token.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = LoginOk), (status = 401, description = "wrong credentials"), (status = 429, description = "too many failed logins")))]
-#[post("/api/v1/auth/login")]
 pub async fn login(
     reg: State,
     req: HttpRequest,
@@ -51,18 +52,24 @@ pub async fn login(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewUserRequest {
     pub username: String,
-    pub password: String,
+    /// Optional: an admin-set password must be changed at first login. Without it the answer
+    /// carries a one-time `reset_token` for the user to set their own.
+    #[serde(default)]
+    pub password: Option<String>,
     pub role: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NewUserResponse {
     pub user_id: String,
+    pub reset_token: Option<String>,
 }
 
-/// Create a user (admin).
+/// Create a user (admin). Once two admins exist, creating an `admin` answers `202
+/// {approval_id}` for a second admin to approve.
 #[utoipa::path(post, path = "/api/v1/users", tag = "admin", request_body = NewUserRequest,
-    responses((status = 201, body = NewUserResponse)), security(("bearer" = [])))]
+    responses((status = 201, body = NewUserResponse), (status = 202, body = crate::http::credentials::ApprovalPending),
+              (status = 422, description = "weak_password, invalid_username, invalid_role")), security(("bearer" = [])))]
 #[post("/api/v1/users")]
 pub async fn create_user(
     reg: State,
@@ -70,17 +77,26 @@ pub async fn create_user(
 ) -> ApiResult<HttpResponse> {
     let b = who.inner.into_inner();
     let reg = reg.get_ref().clone();
-    let id = blocking(move || {
-        auth::create_user(&reg, &who.principal, &b.username, &b.password, &b.role)
+    let created = blocking(move || {
+        credentials::create_user(
+            &reg,
+            &who.principal,
+            &b.username,
+            b.password.as_deref(),
+            &b.role,
+        )
     })
     .await?;
-    Ok(HttpResponse::Created().json(NewUserResponse { user_id: id }))
+    Ok(crate::http::credentials::created_or_pending(created))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewDeviceRequest {
     pub name: String,
     pub site: String,
+    /// Other sites this (mobile) device may name in its requests.
+    #[serde(default)]
+    pub mobile_sites: Vec<String>,
 }
 
 /// Register a scanner device (admin); its API key is shown once.
@@ -93,7 +109,10 @@ pub async fn create_device(
 ) -> ApiResult<HttpResponse> {
     let b = who.inner.into_inner();
     let reg = reg.get_ref().clone();
-    let dev = blocking(move || auth::create_device(&reg, &who.principal, &b.name, &b.site)).await?;
+    let dev = blocking(move || {
+        auth::create_device_with(&reg, &who.principal, &b.name, &b.site, &b.mobile_sites)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(dev))
 }
 
@@ -211,7 +230,8 @@ pub struct DeleteRequest {
 /// Delete a record (admin, with a reason): personal and biometric data erased, removed from
 /// every gallery.
 #[utoipa::path(post, path = "/api/v1/records/{record_id}/delete", tag = "records", request_body = DeleteRequest,
-    params(("record_id" = String, Path)), responses((status = 200, description = "deleted")), security(("bearer" = [])))]
+    params(("record_id" = String, Path)), responses((status = 200, description = "deleted"),
+        (status = 202, body = crate::http::credentials::ApprovalPending, description = "two admins exist: a second one approves")), security(("bearer" = [])))]
 #[post("/api/v1/records/{record_id}/delete")]
 pub async fn delete_record(
     reg: State,
@@ -222,9 +242,14 @@ pub async fn delete_record(
     let reg = reg.get_ref().clone();
     let reason = who.inner.into_inner().reason;
     let rid = id.into_inner();
-    let rid2 = rid.clone();
-    blocking(move || records::delete(&reg, &who.principal, &rid, &reason)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"record_id": rid2, "status": "deleted"})))
+    let done =
+        blocking(move || credentials::delete_record(&reg, &who.principal, &rid, &reason)).await?;
+    Ok(match done {
+        credentials::Created::Done(d) => HttpResponse::Ok().json(d),
+        credentials::Created::Pending { approval_id } => {
+            HttpResponse::Accepted().json(serde_json::json!({ "approval_id": approval_id }))
+        }
+    })
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

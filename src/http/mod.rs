@@ -1,8 +1,11 @@
 //! The HTTP layer: routes, auth extractors, JSON views. Thin by design.
 
+pub mod credentials;
 pub mod guard;
 pub mod handlers;
 pub mod openapi;
+pub mod proxy;
+pub mod tls;
 
 use crate::error::{error_body, ApiError};
 use crate::service::Registro;
@@ -34,6 +37,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
+    ("POST", "/api/v1/auth/password"),
+    ("POST", "/api/v1/auth/logout"),
+    ("GET", "/api/v1/users"),
+    ("GET", "/api/v1/devices"),
+    ("POST", "/api/v1/users/{user_id}/disable"),
+    ("POST", "/api/v1/users/{user_id}/password-reset"),
+    ("POST", "/api/v1/devices/{device_id}/revoke"),
+    ("POST", "/api/v1/approvals/{approval_id}/approve"),
 ];
 
 fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -93,7 +104,11 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             )
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .app_data(web::PathConfig::default().error_handler(path_error))
-            .service(handlers::login)
+            .service(
+                web::resource("/api/v1/auth/login")
+                    .app_data(credentials::auth_json())
+                    .route(web::post().to(handlers::login)),
+            )
             .service(handlers::create_user)
             .service(handlers::create_device)
             .service(
@@ -119,7 +134,19 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::healthz)
             .service(handlers::readyz)
             .service(handlers::metrics)
-            .service(handlers::openapi_doc);
+            .service(handlers::openapi_doc)
+            .service(
+                web::resource("/api/v1/auth/password")
+                    .app_data(credentials::auth_json())
+                    .route(web::post().to(credentials::change_password)),
+            )
+            .service(credentials::logout)
+            .service(credentials::list_users)
+            .service(credentials::list_devices)
+            .service(credentials::disable_user)
+            .service(credentials::reset_password)
+            .service(credentials::revoke_device)
+            .service(credentials::approve);
     }
 }
 
@@ -130,6 +157,15 @@ pub fn server(
     listener: std::net::TcpListener,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let tls_config = match (&reg.config.tls_cert, &reg.config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::server_config(cert, key)?),
+        (None, None) => None,
+        _ => {
+            return Err(std::io::Error::other(
+                "--tls-cert and --tls-key go together",
+            ))
+        }
+    };
     let mut http = actix_web::HttpServer::new(move || {
         let metrics_reg = reg.clone();
         actix_web::App::new()
@@ -151,10 +187,41 @@ pub fn server(
                 }
             })
             .wrap(middleware::Compress::default())
+            .wrap_fn(security_headers)
     })
     .shutdown_timeout(10);
     if workers > 0 {
         http = http.workers(workers);
     }
-    Ok(http.listen(listener)?.run())
+    match tls_config {
+        Some(cfg) => Ok(http.listen_rustls_0_23(listener, cfg)?.run()),
+        None => Ok(http.listen(listener)?.run()),
+    }
+}
+
+/// `X-Content-Type-Options: nosniff` on every answer, and `Cache-Control: no-store` on every
+/// `/api/` answer (they may carry personal data; no browser or proxy cache may keep them).
+fn security_headers<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>>
+where
+    S: Service<
+        actix_web::dev::ServiceRequest,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    >,
+{
+    use actix_web::http::header::{HeaderValue, CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+    let api = req.path().starts_with("/api/");
+    let fut = srv.call(req);
+    async move {
+        let mut res = fut.await?;
+        let h = res.headers_mut();
+        h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        if api {
+            h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        Ok(res)
+    }
 }

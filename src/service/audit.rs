@@ -203,3 +203,20 @@ pub fn verify(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Verification> {
         first_bad_seq: first_bad,
     })
 }
+
+/// Appends one entry standing for `count` denied requests of one minute (written by
+/// `auth::flush_denied` instead of one entry, and one fsync, per request). The count and the
+/// minute go in `purpose` as `denied count=N minute=RFC3339`.
+pub fn append_denied_aggregate(
+    conn: &mut DbConn,
+    keys: &KeyRing,
+    mut e: Entry,
+    count: u64,
+    minute: chrono::NaiveDateTime,
+) -> QueryResult<AuditRow> {
+    e.purpose = Some(format!(
+        "denied count={count} minute={}",
+        super::rfc3339(minute)
+    ));
+    append(conn, keys, e)
+}

@@ -298,6 +298,8 @@ pub struct AuditQuery {
 }
 
 pub fn list_audit(reg: &Registro, who: &Principal, q: &AuditQuery) -> ApiResult<Page<AuditView>> {
+    // Denied requests counted in memory are written first, so the reader sees every one.
+    super::auth::flush_denied(reg)?;
     let limit = clamp_limit(q.limit)?;
     let cursor = parse_cursor(q.cursor.as_deref())?;
     let from = parse_instant("from", q.from.as_deref())?;
@@ -353,6 +355,7 @@ pub fn list_audit(reg: &Registro, who: &Principal, q: &AuditQuery) -> ApiResult<
 }
 
 pub fn verify_audit(reg: &Registro, who: &Principal) -> ApiResult<audit::Verification> {
+    super::auth::flush_denied(reg)?;
     let keys = reg.keys();
     // Verify first (read), then log the verification itself.
     let v = reg

@@ -227,12 +227,10 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
                     )
                 })?
                 .naive_utc();
-            if t > now + chrono::Duration::days(1) || t.year() < 2000 {
-                return Err(bad(
-                    "invalid_captured_at",
-                    "captured_at is in the future or implausibly old",
-                ));
+            if t.year() < 2000 {
+                return Err(bad("invalid_captured_at", "captured_at is implausibly old"));
             }
+            super::trust::time_ok(None, t, now)?;
             chrono::DateTime::from_timestamp(t.and_utc().timestamp(), 0)
                 .map(|d| d.naive_utc())
                 .unwrap_or(t)
@@ -470,6 +468,7 @@ pub fn enroll(
     req: EnrollmentRequest,
 ) -> ApiResult<Enrolled> {
     let v = validate(req, principal)?;
+    super::trust::check_capture(reg, principal, &v.site, v.captured_at)?;
     if let Some(ans) = replay(reg, principal, &v.capture_id)? {
         return Ok(Enrolled::Replayed(ans));
     }

@@ -13,6 +13,12 @@ pub struct IdentifyRequest {
     #[serde(default)]
     pub fingerprints: Vec<FingerInput>,
     pub limit: Option<i64>,
+    /// For a device: its own site or one of its mobile sites (`422 site_mismatch` otherwise).
+    #[serde(default)]
+    pub site: Option<String>,
+    /// RFC 3339; at most 5 minutes ahead, and for a device not before its registration.
+    #[serde(default)]
+    pub captured_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -39,6 +45,7 @@ pub fn identify(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::client("invalid_limit", "limit must be 1-1000"));
     }
+    check_site_and_time(reg, who, &req)?;
     let photo = validate_biometrics(req.photo.as_deref(), &req.fingerprints)?;
     let ex = reg.matcher.extract(photo.as_deref(), &req.fingerprints)?;
     // Over-fetch: several records of one identity collapse into one candidate.
@@ -138,4 +145,23 @@ impl Classify for serde_json::Error {
             _ => "not valid JSON",
         }
     }
+}
+
+/// An identify naming a site or a capture time is held to the device's site and clock rules
+/// (see `service::trust`).
+fn check_site_and_time(reg: &Registro, who: &Principal, req: &IdentifyRequest) -> ApiResult<()> {
+    let trust = super::trust::device_trust(reg, who)?;
+    super::trust::site_for(trust.as_ref(), req.site.as_deref())?;
+    if let Some(s) = req.captured_at.as_deref().filter(|s| !s.is_empty()) {
+        let at = chrono::DateTime::parse_from_rfc3339(s)
+            .map_err(|_| {
+                ApiError::client(
+                    "invalid_captured_at",
+                    "captured_at must be an RFC 3339 time",
+                )
+            })?
+            .naive_utc();
+        super::trust::time_ok(trust.as_ref(), at, crate::db::now())?;
+    }
+    Ok(())
 }

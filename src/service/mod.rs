@@ -3,7 +3,9 @@
 
 pub mod audit;
 pub mod auth;
+pub mod auth_state;
 pub mod cases;
+pub mod credentials;
 pub mod enrollment;
 pub mod identify;
 pub mod keys;
@@ -12,6 +14,7 @@ pub mod matching;
 pub mod metrics;
 pub mod records;
 pub mod stats;
+pub mod trust;
 
 use crate::config::Config;
 use crate::crypto::KeyRing;
@@ -89,6 +92,7 @@ impl Registro {
             config,
             ready: AtomicBool::new(false),
         });
+        auth::start_denied_flusher(&reg);
         Ok(reg)
     }
 

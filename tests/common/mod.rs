@@ -219,20 +219,24 @@ impl TestApp {
         r.body["token"].as_str().expect("token").to_string()
     }
 
-    /// Creates a user of `role` and returns a token for it.
+    /// Creates a user of `role` (who sets their own password with the reset token) and
+    /// returns a token for it.
     pub fn user(&self, role: &str) -> String {
         let username = unique(role);
-        let password = "a long enough password";
-        let r = self.post(
-            "/api/v1/users",
-            Some(&self.admin_token),
-            &json!({"username": username, "password": password, "role": role}),
+        create_user(
+            &self.agent,
+            &self.base,
+            &self.admin_token,
+            &username,
+            role,
+            TEST_PASSWORD,
         );
-        assert_eq!(r.status, 201, "create user: {}", r.text);
-        self.login(&username, password)
+        self.login(&username, TEST_PASSWORD)
     }
 
-    /// Registers a device and returns its API key.
+    /// Registers a device and returns its API key. The device is dated as registered on
+    /// 2026-01-01, before the fixed capture times of the fixtures (`captured_at` may not
+    /// precede a device's registration).
     pub fn device(&self, site: &str) -> String {
         let r = self.post(
             "/api/v1/devices",
@@ -240,6 +244,7 @@ impl TestApp {
             &json!({"name": "tablet", "site": site}),
         );
         assert_eq!(r.status, 201, "create device: {}", r.text);
+        backdate_devices(&self.reg.db);
         r.body["api_key"].as_str().expect("api_key").to_string()
     }
 
@@ -382,4 +387,45 @@ pub fn capture(
         b["fingerprints"] = json!([fvc_finger(2, finger, imp)]);
     }
     b
+}
+
+/// The password test users set for themselves.
+pub const TEST_PASSWORD: &str = "a long enough password";
+
+/// Creates a user through the reset-token flow (`POST /users` then `POST /auth/password`).
+pub fn create_user(
+    agent: &ureq::Agent,
+    base: &str,
+    admin_token: &str,
+    username: &str,
+    role: &str,
+    password: &str,
+) {
+    let mut r = agent
+        .post(&format!("{base}/api/v1/users"))
+        .header("Authorization", &format!("Bearer {admin_token}"))
+        .send_json(json!({"username": username, "role": role}))
+        .expect("create user");
+    let v: Value = r.body_mut().read_json().unwrap_or(Value::Null);
+    assert_eq!(r.status().as_u16(), 201, "create user: {v}");
+    let r = agent
+        .post(&format!("{base}/api/v1/auth/password"))
+        .send_json(json!({"username": username, "reset_token": v["reset_token"], "new_password": password}))
+        .expect("set password");
+    assert_eq!(r.status().as_u16(), 204, "set password");
+}
+
+/// Dates every device as registered on 2026-01-01 (see [`TestApp::device`]).
+pub fn backdate_devices(db: &registro::db::Db) {
+    use diesel::prelude::*;
+    use registro::db::schema::devices;
+    let at = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .expect("date");
+    db.write(|c| -> Result<usize, registro::error::ApiError> {
+        Ok(diesel::update(devices::table)
+            .set(devices::created_at.eq(at))
+            .execute(c)?)
+    })
+    .expect("backdate devices");
 }
