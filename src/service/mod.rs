@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod enrollment;
+pub mod evidence;
 pub mod identify;
 pub mod keys;
 pub mod loader;
