@@ -23,12 +23,13 @@ pub struct Config {
     /// Threads of the dedicated biometric pool (0 = number of cores).
     pub engine_threads: usize,
     pub thresholds: crate::indicators::Thresholds,
-    /// Fused score at or above which a gallery hit is a `duplicate`. Default 8/12: evidence
-    /// of 8 decades, a false-positive identification rate of 0.1 % against 100 000 people
-    /// (see `biometrics::fusion` and docs/FUSION.md).
+    /// Fused score at or above which a gallery hit is a `duplicate`. Default: 8 decades of
+    /// fused evidence (score 2/3), a false-positive identification rate of 0.1 % against
+    /// 100 000 identities (see `biometrics::fusion`; derived and measured in docs/FUSION.md).
     pub duplicate_threshold: f64,
-    /// Fused score at or above which a gallery hit is a `possible` match. Default 6/12: 10 %
-    /// false-positive identification rate against 100 000 people — worth a human look.
+    /// Fused score at or above which a gallery hit is a `possible` match. Default: 6 decades
+    /// (score 0.6), 10 % false-positive identification rate against 100 000 identities —
+    /// worth a human look.
     pub possible_threshold: f64,
     /// How often a node polls the change sequence for other nodes' enrollments (ms).
     pub follow_interval_ms: u64,
@@ -69,8 +70,8 @@ impl Config {
             workers: 0,
             engine_threads: 0,
             thresholds: crate::indicators::Thresholds::default(),
-            duplicate_threshold: 8.0 / 12.0,
-            possible_threshold: 6.0 / 12.0,
+            duplicate_threshold: crate::biometrics::fusion::score_from_decades(8.0),
+            possible_threshold: crate::biometrics::fusion::score_from_decades(6.0),
             follow_interval_ms: 1000,
             denied_flush_ms: 10_000,
             tls_cert: None,

@@ -97,6 +97,9 @@ pub struct DuplicateView {
     pub finger_score: Option<f64>,
     pub decision: String,
     pub case_id: Option<String>,
+    /// Per-modality and per-finger evidence (docs/FUSION.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<crate::service::evidence::EvidenceView>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -416,6 +419,29 @@ pub fn resolve(
             .select((match_cases::record_a, match_cases::record_b))
             .load(conn)?;
     }
+    // Records per identity: an identity's best record is the best of that many (fusion).
+    let persons: Vec<&String> = by_seq.values().map(|(_, p)| p).collect();
+    let mut records_of: HashMap<String, u32> = HashMap::new();
+    for p in records::table
+        .filter(records::person_id.eq_any(&persons))
+        .filter(records::deleted_at.is_null())
+        .select(records::person_id)
+        .load::<String>(conn)?
+    {
+        *records_of.entry(p).or_default() += 1;
+    }
+    let mut cands: Vec<Candidate> = cands
+        .into_iter()
+        .map(|c| {
+            let m = by_seq
+                .get(&c.key)
+                .and_then(|(_, p)| records_of.get(p))
+                .copied()
+                .unwrap_or(1);
+            crate::service::evidence::for_identity(c, m)
+        })
+        .collect();
+    cands.sort_by(|a, b| a.ln_p.total_cmp(&b.ln_p).then(a.key.cmp(&b.key)));
     let mut seen_person = std::collections::HashSet::new();
     let mut out = Vec::new();
     for c in cands {
@@ -537,6 +563,7 @@ pub fn enroll(
                 finger_score: r.cand.finger_score,
                 decision: r.decision.into(),
                 case_id: Some(case_id),
+                evidence: Some((&r.cand.evidence).into()),
             });
         }
         let response = EnrollmentResponse {

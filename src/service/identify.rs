@@ -29,6 +29,8 @@ pub struct CandidateView {
     pub face_score: Option<f64>,
     pub finger_score: Option<f64>,
     pub decision: String,
+    /// Per-modality and per-finger evidence (docs/FUSION.md).
+    pub evidence: super::evidence::EvidenceView,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -63,6 +65,7 @@ pub fn identify(
                 face_score: r.cand.face_score,
                 finger_score: r.cand.finger_score,
                 decision: r.decision.into(),
+                evidence: (&r.cand.evidence).into(),
             })
             .collect();
         audit::append(

@@ -72,10 +72,18 @@ pub struct Extracted {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub key: i64,
+    /// Display score of the fused evidence, `decades / (decades + 4)` (see
+    /// [`fusion::score_from_decades`]); ordered exactly as `ln_p`.
     pub score: f64,
     pub face_score: Option<f64>,
+    /// Display score of the fingers' evidence alone.
     pub finger_score: Option<f64>,
+    /// (gallery position, matcher score) of each compared probe finger.
     pub fingers: Vec<(u8, f32)>,
+    /// Fused log p-value: the probability that an impostor reaches this evidence.
+    pub ln_p: f64,
+    /// Per-modality and per-finger evidence.
+    pub evidence: super::evidence::Detail,
 }
 
 mod b64 {
@@ -318,29 +326,66 @@ impl Matcher {
             .collect()
     }
 
-    /// Finger score of a probe against one stored record: per probe finger the best stored
-    /// finger of the same position (any for position 0), fused over fingers.
-    fn finger_score(
-        probe: &[(u8, finger::FingerFeatures)],
-        stored: &Stored,
-    ) -> Option<(f32, Vec<(u8, f32)>)> {
+    /// Per probe finger, the best stored finger of the same position (any for position 0):
+    /// (gallery position, score); probe fingers with nothing to compare are skipped.
+    fn finger_pairs(probe: &[(u8, finger::FingerFeatures)], stored: &Stored) -> Vec<(u8, f32)> {
         let mut per = Vec::new();
         for (pos, pf) in probe {
             let best = stored
                 .fingers
                 .iter()
-                .filter(|(sp, _)| *pos == 0 || *sp == 0 || sp == pos)
+                .filter(|(sp, _)| positions_match(*pos, *sp))
                 .map(|(sp, sf)| (*sp, finger::compare(pf, sf)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             if let Some(b) = best {
                 per.push(b);
             }
         }
-        if per.is_empty() {
-            return None;
+        per
+    }
+
+    /// The evidence of one record: the face (if both have one) and, per probe finger that had
+    /// something to compare with, its best score (`pairs`, in probe order as
+    /// [`Self::finger_pairs`] and the finger gallery give them) as the best of the record's
+    /// fingers it was compared with.
+    fn evidence(
+        probe: &[(u8, finger::FingerFeatures)],
+        stored: &Stored,
+        face_cos: Option<f32>,
+        pairs: &[(u8, f32)],
+    ) -> super::evidence::Detail {
+        use super::evidence::{Detail, FaceEvidence, FingerEvidence};
+        // Evidence weights: 1 for every capture today (see `fusion::Evidence::weight`).
+        let face = face_cos.map(|cosine| FaceEvidence {
+            cosine,
+            evidence: fusion::Evidence::new(fusion::face_ln_false_match_rate(cosine)),
+        });
+        let mut fingers = Vec::with_capacity(pairs.len());
+        let mut next = pairs.iter();
+        for (pos, _) in probe {
+            let m = stored
+                .fingers
+                .iter()
+                .filter(|(sp, _)| positions_match(*pos, *sp))
+                .count() as u32;
+            if m == 0 {
+                continue;
+            }
+            let Some(&(gallery_position, score)) = next.next() else {
+                break;
+            };
+            fingers.push(FingerEvidence {
+                probe_position: *pos,
+                gallery_position,
+                score,
+                evidence: fusion::Evidence::new(finger::ln_false_match_rate_at(score)).best_of(m),
+            });
         }
-        let scores: Vec<f32> = per.iter().map(|p| p.1).collect();
-        Some((finger::fuse_scores(&scores), per))
+        Detail {
+            face,
+            fingers,
+            records: 1,
+        }
     }
 
     /// The best `k` gallery entries for a probe, best first.
@@ -379,9 +424,9 @@ impl Matcher {
             keys.dedup();
             // Finger scores the gallery already computed are reused; only candidates found by
             // the face alone are compared finger by finger here.
-            let finger_known: HashMap<i64, (f32, Vec<(u8, f32)>)> = finger_hits
+            let finger_known: HashMap<i64, Vec<(u8, f32)>> = finger_hits
                 .into_iter()
-                .map(|h| (h.person as i64, (h.score, h.fingers)))
+                .map(|h| (h.person as i64, h.fingers))
                 .collect();
             let mut out: Vec<Candidate> = keys
                 .par_iter()
@@ -391,22 +436,25 @@ impl Matcher {
                         (Some(p), Some(s)) => Some(face::cosine(p, s)),
                         _ => None,
                     };
-                    let finger = match finger_known.get(key) {
-                        Some(known) => Some(known.clone()),
-                        None => Self::finger_score(&probe_fingers, st),
+                    let pairs = match finger_known.get(key) {
+                        Some(known) => known.clone(),
+                        None => Self::finger_pairs(&probe_fingers, st),
                     };
-                    let face_fmr = face_cos.map(fusion::face_false_match_rate);
-                    let finger_fmr = finger.as_ref().map(|f| finger::false_match_rate_at(f.0));
+                    let evidence = Self::evidence(&probe_fingers, st, face_cos, &pairs);
+                    let ln_p = evidence.ln_p();
                     Some(Candidate {
                         key: *key,
-                        score: fusion::fused_score(face_fmr, finger_fmr),
+                        score: super::evidence::score_of(ln_p),
                         face_score: face_cos.map(|c| f64::from(face::similarity_from_cosine(c))),
-                        finger_score: finger.as_ref().map(|f| f64::from(f.0)),
-                        fingers: finger.map(|f| f.1).unwrap_or_default(),
+                        finger_score: evidence.ln_p_fingers().map(super::evidence::score_of),
+                        fingers: pairs,
+                        ln_p,
+                        evidence,
                     })
                 })
                 .collect();
-            out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));
+            // Most evidence first: the lowest log p-value (no clamp, so no ties but exact ones).
+            out.sort_by(|a, b| a.ln_p.total_cmp(&b.ln_p).then(a.key.cmp(&b.key)));
             out.truncate(k);
             out
         })
@@ -522,6 +570,12 @@ impl Matcher {
                 .unwrap_or_else(|p| p.into_inner())
                 .memory_bytes()
     }
+}
+
+/// Whether a probe finger at `probe` is compared with a gallery finger at `gallery` (0, an
+/// unknown finger, is compared with every finger).
+fn positions_match(probe: u8, gallery: u8) -> bool {
+    probe == 0 || gallery == 0 || probe == gallery
 }
 
 const FORMATS: [&str; 6] = [

@@ -7,6 +7,7 @@ pub mod auth_state;
 pub mod cases;
 pub mod credentials;
 pub mod enrollment;
+pub mod evidence;
 pub mod identify;
 pub mod keys;
 pub mod loader;

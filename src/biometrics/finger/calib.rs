@@ -1,99 +1,99 @@
 //! Score calibration: from a matcher score to an estimated single-finger false-match rate.
 //!
-//! The knots are the empirical impostor survival function `P(score ≥ s | impostor)` of
-//! FVC2002 DB1_B (2,880 impostor pairs, MINDTCT minutiae), measured and printed by
-//! `examples/compare_bozorth3.rs` (column "fvc"). The seeded synthetic impostors (178,800
-//! pairs) score lower than the real ones at every threshold above 0.02 (below it both are
-//! ≈ 1), so the real curve is used (the conservative choice). Beyond the last measurable point (FMR ≈ 7e-4 at 0.065) the tail is
-//! extrapolated log-linearly with the slope of the real curve between FMR 1e-1 and 1e-3 (about
-//! −80 decades per unit score); the synthetic tail falls faster (about −120), so the
-//! extrapolation errs on the side of over-estimating the FMR. Interpolation is linear in
-//! `log10(FMR)`. Re-measure with `cargo run --release --example compare_bozorth3` when the
+//! The false-match rate (FMR) of a score `s` is the probability that a comparison of two
+//! *different* fingers scores at least `s`: a p-value under the impostor hypothesis, which is
+//! what [`crate::biometrics::fusion`] combines. It is kept as a natural logarithm
+//! ([`ln_false_match_rate_at`]), with no floor, so strong comparisons never tie.
+//!
+//! The model has two parts, both fitted by `examples/finger_calibration.rs` on real impostor
+//! comparisons of the six shared FVC sets and written to `calib_fit.rs` (the data, the
+//! leave-one-set-out check and the tail's uncertainty are in docs/FUSION.md):
+//!
+//! - the **body**: the empirical impostor survival function, as knots `(score, ln FMR)`
+//!   interpolated linearly in `ln FMR`, up to the tail threshold `u`;
+//! - the **tail** above `u`: a generalised Pareto distribution (peaks over threshold),
+//!   `FMR(s) = ζ_u · (1 + ξ (s − u) / σ)^(−1/ξ)` (`ζ_u · e^(−(s − u)/σ)` for `ξ = 0`), with
+//!   `ξ ≥ 0`: a bounded tail (`ξ < 0`) would claim infinite evidence past its end point.
+//!
+//! Re-fit with `cargo run --release --example finger_calibration -- --write` whenever the
 //! matcher changes.
 
-/// `(score, log10 FMR)` knots, score increasing, FMR decreasing.
-const KNOTS: &[(f32, f32)] = &[
-    (0.011, 0.0),
-    (0.014, -0.001),
-    (0.017, -0.009),
-    (0.020, -0.043),
-    (0.023, -0.107),
-    (0.026, -0.219),
-    (0.029, -0.365),
-    (0.032, -0.556),
-    (0.035, -0.760),
-    (0.038, -0.979),
-    (0.041, -1.199),
-    (0.044, -1.426),
-    (0.047, -1.674),
-    (0.050, -1.903),
-    (0.053, -2.181),
-    (0.056, -2.345),
-    (0.059, -2.614),
-    (0.062, -2.857),
-    (0.065, -3.158),
-];
-/// Slope of the extrapolated tail, in log10 FMR per unit score.
-const TAIL_SLOPE: f32 = -80.0;
-/// Smallest FMR ever reported.
-const FMR_FLOOR: f64 = 1e-12;
+#[path = "calib_fit.rs"]
+mod fit;
 
-/// Calibrated estimate of the single-finger false-match rate at `score`: the probability that a
-/// comparison of two *different* fingers scores at least `score`. Monotonically non-increasing.
-pub fn false_match_rate_at(score: f32) -> f64 {
-    if score.is_nan() || score <= KNOTS[0].0 {
-        return 1.0;
-    }
-    for w in KNOTS.windows(2) {
-        let (s0, l0) = w[0];
-        let (s1, l1) = w[1];
-        if score <= s1 {
-            let t = (score - s0) / (s1 - s0);
-            return 10f64
-                .powf((l0 + t * (l1 - l0)) as f64)
-                .clamp(FMR_FLOOR, 1.0);
-        }
-    }
-    let (sl, ll) = KNOTS[KNOTS.len() - 1];
-    10f64
-        .powf((ll + TAIL_SLOPE * (score - sl)) as f64)
-        .clamp(FMR_FLOOR, 1.0)
-}
-
-/// Smallest score whose calibrated FMR is at most `fmr` (inverse of [`false_match_rate_at`]).
-pub fn score_at_false_match_rate(fmr: f64) -> f32 {
-    if fmr >= 1.0 {
+/// Natural log of the calibrated single-finger FMR at `score`. Non-increasing in `score`;
+/// `0` (FMR 1) at or below the lowest knot and for NaN.
+pub fn ln_false_match_rate_at(score: f32) -> f64 {
+    let knots = fit::KNOTS;
+    if score.is_nan() || score <= knots[0].0 {
         return 0.0;
     }
-    let l = fmr.max(FMR_FLOOR).log10() as f32;
-    for w in KNOTS.windows(2) {
-        let (s0, l0) = w[0];
-        let (s1, l1) = w[1];
-        if l >= l1 {
-            let t = if l1 == l0 { 1.0 } else { (l - l0) / (l1 - l0) };
-            return s0 + t * (s1 - s0);
+    if score <= fit::TAIL_U {
+        for w in knots.windows(2) {
+            let (s0, l0) = w[0];
+            let (s1, l1) = w[1];
+            if score <= s1 {
+                let t = f64::from(score - s0) / f64::from(s1 - s0);
+                return (l0 + t * (l1 - l0)).min(0.0);
+            }
         }
     }
-    let (sl, ll) = KNOTS[KNOTS.len() - 1];
-    (sl + (l - ll) / TAIL_SLOPE).min(1.0)
+    let y = f64::from(score - fit::TAIL_U).max(0.0);
+    let tail = if fit::TAIL_XI.abs() < 1e-12 {
+        -y / fit::TAIL_SIGMA
+    } else {
+        -(fit::TAIL_XI * y / fit::TAIL_SIGMA).ln_1p() / fit::TAIL_XI
+    };
+    (fit::TAIL_LN_RATE + tail).min(0.0)
 }
 
-/// Fuses per-finger scores of one person into one score in `[0, 1]`.
-///
-/// Fingers are treated as independent: the fused false-match rate is the product of the
-/// per-finger rates, and the fused score is the single-finger score with that same rate. So a
-/// fused score `s` means "as unlikely for an impostor as one finger scoring `s`", and
-/// [`false_match_rate_at`] applies to fused scores unchanged (per probe–person comparison).
+/// Calibrated estimate of the single-finger false-match rate at `score` (see
+/// [`ln_false_match_rate_at`]; may underflow to 0 for very high scores, use the log form to
+/// compare or fuse).
+pub fn false_match_rate_at(score: f32) -> f64 {
+    ln_false_match_rate_at(score).exp()
+}
+
+/// Smallest score in `[0, 1]` whose calibrated FMR is at most `fmr` (inverse of
+/// [`false_match_rate_at`]; 1 when even a perfect score does not reach it).
+pub fn score_at_false_match_rate(fmr: f64) -> f32 {
+    score_at_ln_false_match_rate(fmr.ln())
+}
+
+/// Smallest score in `[0, 1]` whose calibrated log FMR is at most `ln_fmr`.
+pub fn score_at_ln_false_match_rate(ln_fmr: f64) -> f32 {
+    if ln_fmr >= 0.0 {
+        return 0.0;
+    }
+    let (mut lo, mut hi) = (0.0f32, 1.0f32);
+    if ln_false_match_rate_at(hi) > ln_fmr {
+        return 1.0;
+    }
+    for _ in 0..40 {
+        let mid = 0.5 * (lo + hi);
+        if ln_false_match_rate_at(mid) <= ln_fmr {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    hi
+}
+
+/// Fuses the per-finger scores of one person into one score in `[0, 1]`, for ranking inside
+/// the finger gallery: the single-finger score with the same false-match rate as the fingers'
+/// Fisher combination ([`crate::biometrics::fusion::fuse`]). The service's decisions use the
+/// full evidence (with best-of-`m` corrections and the face), not this number.
 pub fn fuse_scores(scores: &[f32]) -> f32 {
     match scores.len() {
         0 => 0.0,
         1 => scores[0].clamp(0.0, 1.0),
         _ => {
-            let l: f64 = scores.iter().map(|&s| false_match_rate_at(s).log10()).sum();
-            let best = scores.iter().cloned().fold(0.0f32, f32::max);
-            score_at_false_match_rate(10f64.powf(l))
-                .max(best)
-                .clamp(0.0, 1.0)
+            let items: Vec<crate::biometrics::fusion::Evidence> = scores
+                .iter()
+                .map(|&s| crate::biometrics::fusion::Evidence::new(ln_false_match_rate_at(s)))
+                .collect();
+            score_at_ln_false_match_rate(crate::biometrics::fusion::fuse(&items))
         }
     }
 }
@@ -104,27 +104,46 @@ mod tests {
 
     #[test]
     fn monotone_and_invertible() {
-        let mut last = 2.0;
-        for i in 0..=100 {
-            let s = i as f32 / 100.0;
-            let f = false_match_rate_at(s);
-            assert!(f <= last && f > 0.0 && f <= 1.0);
-            last = f;
-            if f > 1e-11 && f < 0.9 {
-                let back = score_at_false_match_rate(f);
-                assert!((back - s).abs() < 1e-3, "{s} {back}");
+        let mut last = 1.0;
+        for i in 0..=1000 {
+            let s = i as f32 / 1000.0;
+            let l = ln_false_match_rate_at(s);
+            assert!(l <= last && l <= 0.0, "{s}");
+            last = l;
+            if l < -0.01 && l > -200.0 {
+                let back = score_at_ln_false_match_rate(l);
+                assert!((back - s).abs() < 1e-4, "{s} {back}");
             }
         }
-        assert_eq!(false_match_rate_at(f32::NAN), 1.0);
+        assert_eq!(ln_false_match_rate_at(f32::NAN), 0.0);
+        // No floor: a higher score in the tail always has a lower FMR.
+        assert!(ln_false_match_rate_at(0.9) < ln_false_match_rate_at(0.8));
+        assert!(ln_false_match_rate_at(fit::TAIL_U + 0.01) < fit::TAIL_LN_RATE);
     }
 
     #[test]
-    fn fusion_rewards_agreement() {
+    fn the_fit_is_continuous_at_the_tail_threshold() {
+        let u = fit::TAIL_U;
+        let below = ln_false_match_rate_at(u - 1e-6);
+        let above = ln_false_match_rate_at(u + 1e-6);
+        assert!((below - above).abs() < 0.01, "{below} {above}");
+        const { assert!(fit::TAIL_XI >= 0.0 && fit::TAIL_SIGMA > 0.0) };
+        assert!(fit::KNOTS
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 >= w[1].1));
+    }
+
+    #[test]
+    fn fusion_rewards_agreement_but_less_than_the_product() {
         let s = score_at_false_match_rate(1e-3);
         let two = fuse_scores(&[s, s]);
         assert!(two > s);
-        assert!((false_match_rate_at(two) - 1e-6).abs() < 1e-7);
-        assert_eq!(fuse_scores(&[0.0, s]), s);
+        // Fisher: P = p² (1 − ln p²) = 1e-6 × 14.8, not the product 1e-6.
+        let want = 1e-6 * (1.0 - (1e-6f64).ln());
+        let got = false_match_rate_at(two);
+        assert!((got / want - 1.0).abs() < 0.02, "{got} {want}");
+        // A finger with no evidence weakens the fusion a little, it never adds.
+        assert!(fuse_scores(&[0.0, s]) <= s);
         assert_eq!(fuse_scores(&[]), 0.0);
     }
 }

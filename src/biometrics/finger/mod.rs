@@ -16,7 +16,10 @@ mod mcc;
 mod parse;
 pub mod synthetic;
 
-pub use calib::{false_match_rate_at, fuse_scores, score_at_false_match_rate};
+pub use calib::{
+    false_match_rate_at, fuse_scores, ln_false_match_rate_at, score_at_false_match_rate,
+    score_at_ln_false_match_rate,
+};
 pub use gallery::{FingerCandidate, FingerGallery, IndexConfig};
 pub use image_input::{extract_from_image, MAX_IMAGE_PIXELS_SIDE};
 pub use mcc::{compare, FingerFeatures};
