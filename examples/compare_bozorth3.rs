@@ -1,94 +1,98 @@
-//! Accuracy and speed of the MCC matcher against NIST BOZORTH3 (pure-Rust `fprint-bozorth3`).
+//! Accuracy and speed of the MCC matcher against NIST BOZORTH3 (pure-Rust `fprint-bozorth3`) on
+//! every shared FVC set and both inputs, on the same minutiae.
 //!
-//! `cargo run --release --example compare_bozorth3 -- <minutiae dir> [height]`
+//! `cargo run --release --example compare_bozorth3 -- [--root <dir>] [--set <name>]...
+//!  [--input image|iso|both] [--synthetic] [--survival]`
 //!
-//! `<minutiae dir>` holds `<finger>_<impression>.xyt` files (NIST convention, origin
-//! bottom-left; `.xytt` siblings give E/B kinds); default: FVC2002 DB1_B. Every pair is
-//! compared once: genuine = same finger, impostor = different fingers. Also reports a seeded
-//! synthetic set (`finger::synthetic`) with the same protocol, and the pooled impostor survival
-//! function used for score calibration. The last three lines are
-//! `eer <ours> <bozorth3>`, `fnmr_at_fmr_0.1pct <ours> <bozorth3>`, `speedup_vs_bozorth3 <x>`
-//! (percentages as plain numbers).
+//! * `--root`: the folder holding the six sets (default `../shared/data/fingers`).
+//! * Inputs: `image` = registro's own image path (`extract_from_image_at` with the set's
+//!   declared resolution: MINDTCT via `fprint-mindtct`); BOZORTH3 gets exactly the minutiae that
+//!   extraction returned. `iso` = the vendor SecuGen ISO/IEC 19794-2:2005 records through
+//!   `parse_template`; BOZORTH3 gets the same parsed minutiae.
+//! * Protocol: every pair of the 80 impressions of a set (280 genuine, 2,880 impostor pairs).
+//!   An image that registro rejects (failure to enrol) scores 0 on both sides in every pair.
+//! * Speed: ONE thread, the two matchers alternated block by block over the same pairs. Ours
+//!   compares prepared features (each print's features computed once, as in 1:N); BOZORTH3's
+//!   `match_score` builds both pair tables per call (the crate has no prepared-probe entry),
+//!   so its figure includes the probe's preparation, which stock `bozorth3 -p` does once.
+//! * `FAST=1` skips BOZORTH3 (for quick experiments; its columns then read 0).
+//! * `--synthetic` adds the seeded synthetic set; `--survival` prints the impostor survival
+//!   function pooled over all sets run (input for the score calibration in `finger/calib.rs`).
+//!
+//! Output: one markdown table, one row per set and input, with `bar` = both EER and FNMR at
+//! FMR 0.1 % at most half of BOZORTH3's.
 
 use rayon::prelude::*;
 use registro::biometrics::finger::synthetic::{
     ImpressionParams, SyntheticConfig, SyntheticGenerator,
 };
-use registro::biometrics::finger::{compare, FingerFeatures, FingerView, Minutia, MinutiaKind};
+use registro::biometrics::finger::{
+    compare, extract_from_image_at, parse_template, FingerFeatures, FingerView,
+};
 use std::time::Instant;
+
+/// The six shared sets: folder, label, declared image resolution (FVC2002 DB2 is 569 dpi).
+const SETS: [(&str, &str, u16); 6] = [
+    ("fvc2002_db1_b", "FVC2002 DB1_B", 500),
+    ("fvc2002_db2_b", "FVC2002 DB2_B", 569),
+    ("fvc2002_db3_b", "FVC2002 DB3_B", 500),
+    ("fvc2002_db4_b", "FVC2002 DB4_B", 500),
+    ("fvc2004_db1_b", "FVC2004 DB1_B", 500),
+    ("fvc2004_db2_b", "FVC2004 DB2_B", 500),
+];
 
 struct Sample {
     finger: String,
-    view: FingerView,
-    xyt: Vec<fprint_bozorth3::Minutia>,
+    /// `None` when registro rejected the input (failure to enrol).
+    view: Option<FingerView>,
 }
 
-fn load_dir(dir: &str, height: u16) -> Vec<Sample> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
+fn names(dir: &str, ext: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("cannot read {dir}: {e}"))
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".xyt"))
+        .filter(|n| n.ends_with(ext))
         .collect();
-    names.sort();
-    names
-        .iter()
+    v.sort();
+    v
+}
+
+fn finger_of(name: &str) -> String {
+    name.split('_').next().unwrap_or(name).to_string()
+}
+
+/// Loads one set through registro's own input paths (extraction in parallel).
+fn load(root: &str, set: &str, input: &str, dpi: u16) -> (Vec<Sample>, Vec<String>) {
+    let (dir, ext) = match input {
+        "image" => (format!("{root}/{set}/images"), ".tif"),
+        _ => (format!("{root}/{set}/iso_secugen"), ".iso"),
+    };
+    let files = names(&dir, ext);
+    let out: Vec<(Sample, Option<String>)> = files
+        .par_iter()
         .map(|n| {
-            let text = std::fs::read_to_string(format!("{dir}/{n}")).unwrap();
-            let kinds: Vec<char> = std::fs::read_to_string(format!("{dir}/{n}t"))
-                .map(|t| {
-                    t.lines()
-                        .map(|l| {
-                            l.split_whitespace()
-                                .nth(4)
-                                .and_then(|s| s.chars().next())
-                                .unwrap_or('?')
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let mut minutiae = Vec::new();
-            let mut xyt = Vec::new();
-            for (i, l) in text.lines().enumerate() {
-                let v: Vec<i32> = l
-                    .split_whitespace()
-                    .filter_map(|t| t.parse().ok())
-                    .collect();
-                if v.len() < 3 {
-                    continue;
-                }
-                xyt.push(fprint_bozorth3::Minutia {
-                    x: v[0],
-                    y: v[1],
-                    theta: v[2],
-                });
-                let kind = match kinds.get(i) {
-                    Some('E') => MinutiaKind::Ending,
-                    Some('B') => MinutiaKind::Bifurcation,
-                    _ => MinutiaKind::Other,
-                };
-                minutiae.push(Minutia {
-                    x: v[0] as f32,
-                    y: (height as i32 - 1 - v[1]) as f32,
-                    angle: (((v[2] + 180) % 360) as f32).to_radians(),
-                    kind,
-                    quality: v.get(3).copied().unwrap_or(0).clamp(0, 100) as u8,
-                });
-            }
-            Sample {
-                finger: n.split('_').next().unwrap().to_string(),
-                view: FingerView {
-                    position: 0,
-                    width: 388,
-                    height,
-                    resolution_dpi: 500,
-                    quality: 0,
-                    minutiae,
+            let bytes = std::fs::read(format!("{dir}/{n}")).unwrap();
+            let r = match input {
+                "image" => extract_from_image_at(0, &bytes, Some(dpi)),
+                _ => parse_template("iso-19794-2-2005", &bytes)
+                    .map(|r| r.views.into_iter().next().expect("one view")),
+            };
+            let (view, err) = match r {
+                Ok(v) => (Some(v), None),
+                Err(e) => (None, Some(format!("{n}: {}", e.code()))),
+            };
+            (
+                Sample {
+                    finger: finger_of(n),
+                    view,
                 },
-                xyt,
-            }
+                err,
+            )
         })
-        .collect()
+        .collect();
+    let errs = out.iter().filter_map(|(_, e)| e.clone()).collect();
+    (out.into_iter().map(|(s, _)| s).collect(), errs)
 }
 
 fn to_xyt(v: &FingerView) -> Vec<fprint_bozorth3::Minutia> {
@@ -109,18 +113,17 @@ fn synthetic_set(fingers: usize, impressions: usize, seed: u64) -> Vec<Sample> {
     for f in 0..fingers {
         let m = g.master();
         for _ in 0..impressions {
-            let view = g.render(&m, &ip);
             out.push(Sample {
                 finger: format!("s{f}"),
-                xyt: to_xyt(&view),
-                view,
+                view: Some(g.render(&m, &ip)),
             });
         }
     }
     out
 }
 
-/// (EER %, FNMR % at FMR ≤ 0.1 %, FNMR % at FMR ≤ 1 %).
+/// (EER %, FNMR % at FMR ≤ 1 %, FNMR % at FMR ≤ 0.1 %). EER interpolated where FNMR − FMR
+/// changes sign; FNMR at the smallest threshold whose FMR is at most the target.
 fn rates(gen: &[f64], imp: &[f64]) -> (f64, f64, f64) {
     let mut ts: Vec<f64> = gen.iter().chain(imp).copied().collect();
     ts.push(f64::INFINITY);
@@ -128,7 +131,6 @@ fn rates(gen: &[f64], imp: &[f64]) -> (f64, f64, f64) {
     ts.dedup();
     let fmr = |t: f64| imp.iter().filter(|&&s| s >= t).count() as f64 / imp.len() as f64;
     let fnmr = |t: f64| gen.iter().filter(|&&s| s < t).count() as f64 / gen.len() as f64;
-    // EER: where FNMR - FMR changes sign, interpolated between adjacent thresholds.
     let mut eer = 1.0;
     let mut prev: Option<(f64, f64)> = None;
     for &t in &ts {
@@ -155,7 +157,7 @@ fn rates(gen: &[f64], imp: &[f64]) -> (f64, f64, f64) {
             .map(|&t| fnmr(t))
             .unwrap_or(1.0)
     };
-    (eer * 100.0, at(0.001) * 100.0, at(0.01) * 100.0)
+    (eer * 100.0, at(0.01) * 100.0, at(0.001) * 100.0)
 }
 
 struct Run {
@@ -163,95 +165,76 @@ struct Run {
     boz: (f64, f64, f64),
     ours_per_s: f64,
     boz_per_s: f64,
+    extract_ms: f64,
+    minutiae: f64,
     impostors: Vec<f64>,
 }
 
-/// FVC protocol when `first_only_impostors`: genuine = every pair of impressions of a finger,
-/// impostor = first impressions of every pair of fingers. Otherwise every pair.
-fn run(name: &str, samples: &[Sample], first_only_impostors: bool) -> Run {
+fn run(samples: &[Sample], fast: bool, verbose: bool) -> Run {
     let t0 = Instant::now();
-    let feats: Vec<FingerFeatures> = samples
+    let feats: Vec<Option<FingerFeatures>> = samples
         .iter()
-        .map(|s| FingerFeatures::extract(&s.view))
+        .map(|s| s.view.as_ref().map(FingerFeatures::extract))
         .collect();
     let extract_ms = t0.elapsed().as_secs_f64() * 1e3 / samples.len() as f64;
+    let xyt: Vec<Vec<fprint_bozorth3::Minutia>> = samples
+        .iter()
+        .map(|s| s.view.as_ref().map(to_xyt).unwrap_or_default())
+        .collect();
+    let ok: Vec<&Sample> = samples.iter().filter(|s| s.view.is_some()).collect();
+    let minutiae = ok
+        .iter()
+        .map(|s| s.view.as_ref().unwrap().minutiae.len())
+        .sum::<usize>() as f64
+        / ok.len().max(1) as f64;
     let mut pairs = Vec::new();
-    let is_first = |i: usize| i == 0 || samples[i - 1].finger != samples[i].finger;
     for i in 0..samples.len() {
         for j in (i + 1)..samples.len() {
-            let genuine = samples[i].finger == samples[j].finger;
-            if genuine || !first_only_impostors || (is_first(i) && is_first(j)) {
-                pairs.push((i, j, genuine));
-            }
+            pairs.push((i, j, samples[i].finger == samples[j].finger));
         }
     }
-    // Single thread, same pairs, same run. The pairs are processed in blocks, alternating the
-    // two matchers block by block, so that a change of machine load affects both alike.
-    // FAST=1 skips BOZORTH3 (for quick experiments).
-    let fast = std::env::var("FAST").is_ok();
     let mut ours = Vec::with_capacity(pairs.len());
     let mut boz = Vec::with_capacity(pairs.len());
     let (mut ours_s, mut boz_s) = (0.0, 0.0);
+    let (mut ours_n, mut boz_n) = (0usize, 0usize);
     for block in pairs.chunks(64) {
         let t0 = Instant::now();
-        ours.extend(
-            block
-                .iter()
-                .map(|&(i, j, _)| compare(&feats[i], &feats[j]) as f64),
-        );
+        for &(i, j, _) in block {
+            ours.push(match (&feats[i], &feats[j]) {
+                (Some(a), Some(b)) => {
+                    ours_n += 1;
+                    compare(a, b) as f64
+                }
+                _ => 0.0,
+            });
+        }
         ours_s += t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
-        boz.extend(block.iter().map(|&(i, j, g)| {
-            if fast {
-                g as u8 as f64
+        for &(i, j, _) in block {
+            boz.push(if fast || xyt[i].is_empty() || xyt[j].is_empty() {
+                0.0
             } else {
-                fprint_bozorth3::match_score(&samples[i].xyt, &samples[j].xyt) as f64
-            }
-        }));
+                boz_n += 1;
+                fprint_bozorth3::match_score(&xyt[i], &xyt[j]) as f64
+            });
+        }
         boz_s += t0.elapsed().as_secs_f64();
     }
     let split = |s: &[f64]| {
-        let g: Vec<f64> = pairs
-            .iter()
-            .zip(s)
-            .filter(|(p, _)| p.2)
-            .map(|(_, &v)| v)
-            .collect();
-        let i: Vec<f64> = pairs
-            .iter()
-            .zip(s)
-            .filter(|(p, _)| !p.2)
-            .map(|(_, &v)| v)
-            .collect();
+        let mut g = Vec::new();
+        let mut i = Vec::new();
+        for (p, &v) in pairs.iter().zip(s) {
+            if p.2 {
+                g.push(v)
+            } else {
+                i.push(v)
+            }
+        }
         (g, i)
     };
     let (og, oi) = split(&ours);
     let (bg, bi) = split(&boz);
-    let r = Run {
-        ours: rates(&og, &oi),
-        boz: rates(&bg, &bi),
-        ours_per_s: pairs.len() as f64 / ours_s,
-        boz_per_s: pairs.len() as f64 / boz_s,
-        impostors: oi.clone(),
-    };
-    let mean_cyl =
-        feats.iter().map(|f| f.cylinder_count()).sum::<usize>() as f64 / feats.len() as f64;
-    println!(
-        "== {name}: {} samples, {} genuine, {} impostor pairs",
-        samples.len(),
-        og.len(),
-        oi.len()
-    );
-    println!("   mean minutiae with valid cylinder {mean_cyl:.1}, feature extraction {extract_ms:.2} ms/finger");
-    println!(
-        "   ours     : EER {:.2} %  FNMR@FMR1% {:.2} %  FNMR@FMR0.1% {:.2} %  {:.0} comparisons/s/core",
-        r.ours.0, r.ours.2, r.ours.1, r.ours_per_s
-    );
-    println!(
-        "   bozorth3 : EER {:.2} %  FNMR@FMR1% {:.2} %  FNMR@FMR0.1% {:.2} %  {:.0} comparisons/s/core",
-        r.boz.0, r.boz.2, r.boz.1, r.boz_per_s
-    );
-    if std::env::var("FAST").is_ok() {
+    if verbose {
         let mut low: Vec<(f64, usize, usize)> = pairs
             .iter()
             .zip(&ours)
@@ -259,101 +242,122 @@ fn run(name: &str, samples: &[Sample], first_only_impostors: bool) -> Run {
             .map(|(p, &v)| (v, p.0, p.1))
             .collect();
         low.sort_by(|a, b| a.0.total_cmp(&b.0));
-        for (v, i, j) in low.iter().take(10) {
-            println!(
-                "   low genuine {:.4}: {} vs {} ({} / {} cylinders)",
-                v,
-                i,
-                j,
-                feats[*i].cylinder_count(),
-                feats[*j].cylinder_count()
-            );
-        }
+        let mut is = oi.clone();
+        is.sort_by(|a, b| a.total_cmp(b));
+        eprintln!(
+            "   impostor p99/max {:.3}/{:.3}; lowest genuine: {}",
+            is[is.len() * 99 / 100],
+            is[is.len() - 1],
+            low.iter()
+                .take(6)
+                .map(|(v, i, j)| format!("{v:.3} ({i},{j})"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
     }
-    let mut gs = og.clone();
-    gs.sort_by(|a, b| a.total_cmp(b));
-    let mut is = oi.clone();
-    is.sort_by(|a, b| a.total_cmp(b));
-    let q = |v: &[f64], p: f64| v[((v.len() - 1) as f64 * p) as usize];
-    println!(
-        "   ours genuine p5/p50 {:.3}/{:.3}, impostor p50/p99/p99.9/max {:.3}/{:.3}/{:.3}/{:.3}",
-        q(&gs, 0.05),
-        q(&gs, 0.5),
-        q(&is, 0.5),
-        q(&is, 0.99),
-        q(&is, 0.999),
-        is[is.len() - 1]
-    );
-    r
+    Run {
+        ours: rates(&og, &oi),
+        boz: rates(&bg, &bi),
+        ours_per_s: ours_n as f64 / ours_s.max(1e-9),
+        boz_per_s: boz_n as f64 / boz_s.max(1e-9),
+        extract_ms,
+        minutiae,
+        impostors: oi,
+    }
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let dir = args.get(1).cloned().unwrap_or_else(|| {
-        format!(
-            "{}/../shared/data/fingers/fvc2002_db1_b/minutiae_mindtct",
-            env!("CARGO_MANIFEST_DIR")
-        )
-    });
-    let height: u16 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(374);
-    let fvc = load_dir(&dir, height);
-    let real = run("FVC2002 DB1_B (MINDTCT minutiae), all pairs", &fvc, false);
-    if std::env::var("FAST").is_ok() {
-        return;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut root = format!("{}/../shared/data/fingers", env!("CARGO_MANIFEST_DIR"));
+    let mut only: Vec<String> = Vec::new();
+    let mut inputs = vec!["image", "iso"];
+    let (mut synthetic, mut survival) = (false, false);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => root = it.next().expect("--root <dir>").clone(),
+            "--set" => only.push(it.next().expect("--set <name>").clone()),
+            "--input" => {
+                inputs = match it.next().map(String::as_str) {
+                    Some("image") => vec!["image"],
+                    Some("iso") => vec!["iso"],
+                    _ => vec!["image", "iso"],
+                }
+            }
+            "--synthetic" => synthetic = true,
+            "--survival" => survival = true,
+            other => panic!("unknown argument {other}"),
+        }
     }
-    if std::env::var("FAST").is_ok() {
-        return;
+    let fast = std::env::var("FAST").is_ok();
+    let verbose = std::env::var("VERBOSE").is_ok();
+    println!("| set | input | minutiae / print | FTE | registro EER / FNMR@1% / FNMR@0.1% | BOZORTH3 EER / FNMR@1% / FNMR@0.1% | registro cmp/s | BOZORTH3 cmp/s | speed ratio | bar (≤ ½ BOZORTH3) |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let mut pooled: Vec<f64> = Vec::new();
+    let mut met = 0;
+    let mut rows = 0;
+    for &(set, label, dpi) in SETS.iter() {
+        if !only.is_empty() && !only.iter().any(|o| o == set) {
+            continue;
+        }
+        for &input in &inputs {
+            let (samples, errs) = load(&root, set, input, dpi);
+            if verbose {
+                eprintln!("{label} {input}: rejected {errs:?}");
+            }
+            let r = run(&samples, fast, verbose);
+            let bar = r.ours.0 <= r.boz.0 / 2.0 && r.ours.2 <= r.boz.2 / 2.0;
+            rows += 1;
+            met += bar as usize;
+            println!(
+                "| {label} | {input} | {:.0} | {} | {:.2} / {:.2} / {:.2} % | {:.2} / {:.2} / {:.2} % | {:.0} | {:.0} | {:.1}× | {} |",
+                r.minutiae,
+                errs.len(),
+                r.ours.0,
+                r.ours.1,
+                r.ours.2,
+                r.boz.0,
+                r.boz.1,
+                r.boz.2,
+                r.ours_per_s,
+                r.boz_per_s,
+                r.ours_per_s / r.boz_per_s.max(1e-9),
+                if bar { "met" } else { "not met" }
+            );
+            if verbose {
+                eprintln!("   extraction {:.2} ms/finger", r.extract_ms);
+            }
+            pooled.extend(r.impostors);
+        }
     }
-    let synth = synthetic_set(100, 8, 2026);
-    let syn = run(
-        "synthetic (seed 2026, 100 fingers x 8 impressions), FVC protocol",
-        &synth,
-        true,
-    );
-    println!(
-        "synthetic eer {:.2} {:.2} fnmr_at_fmr_0.1pct {:.2} {:.2} speedup {:.1}",
-        syn.ours.0,
-        syn.boz.0,
-        syn.ours.1,
-        syn.boz.1,
-        syn.ours_per_s / syn.boz_per_s
-    );
-    // Calibration: impostor scores of all cross-finger pairs of a second synthetic set
-    // (computed in parallel), pooled with the FVC impostors.
-    let calib = synthetic_set(150, 4, 99);
-    let feats: Vec<FingerFeatures> = calib
-        .iter()
-        .map(|s| FingerFeatures::extract(&s.view))
-        .collect();
-    let syn_imp: Vec<f64> = (0..calib.len())
-        .into_par_iter()
-        .flat_map_iter(|i| {
-            let (calib, feats) = (&calib, &feats);
-            ((i + 1)..calib.len())
-                .filter(move |&j| calib[i].finger != calib[j].finger)
-                .map(move |j| compare(&feats[i], &feats[j]) as f64)
-        })
-        .collect();
-    let pooled: Vec<f64> = real.impostors.iter().chain(&syn_imp).copied().collect();
-    println!(
-        "== impostor survival P(score >= s) for calibration: FVC ({}), synthetic ({}), pooled",
-        real.impostors.len(),
-        syn_imp.len()
-    );
-    let surv = |v: &[f64], s: f64| v.iter().filter(|&&x| x >= s).count() as f64 / v.len() as f64;
-    for i in 0..=20 {
-        let s = 0.011 + 0.003 * i as f64;
+    if synthetic {
+        let s = synthetic_set(100, 8, 2026);
+        let r = run(&s, fast, verbose);
         println!(
-            "   score {s:.3}: FMR fvc {:.2e}  synthetic {:.2e}  pooled {:.2e}",
-            surv(&real.impostors, s),
-            surv(&syn_imp, s),
-            surv(&pooled, s)
+            "| synthetic (seed 2026, 100 × 8) | minutiae | {:.0} | 0 | {:.2} / {:.2} / {:.2} % | {:.2} / {:.2} / {:.2} % | {:.0} | {:.0} | {:.1}× | |",
+            r.minutiae,
+            r.ours.0,
+            r.ours.1,
+            r.ours.2,
+            r.boz.0,
+            r.boz.1,
+            r.boz.2,
+            r.ours_per_s,
+            r.boz_per_s,
+            r.ours_per_s / r.boz_per_s.max(1e-9)
         );
     }
-    println!("eer {:.2} {:.2}", real.ours.0, real.boz.0);
-    println!("fnmr_at_fmr_0.1pct {:.2} {:.2}", real.ours.1, real.boz.1);
-    println!(
-        "speedup_vs_bozorth3 {:.1}",
-        real.ours_per_s / real.boz_per_s
-    );
+    println!("bar_met {met} of {rows}");
+    if survival {
+        pooled.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "== impostor survival P(score >= s), pooled over the rows above ({} pairs)",
+            pooled.len()
+        );
+        let n = pooled.len() as f64;
+        for k in [0.5, 0.9, 0.99, 0.999, 0.9999] {
+            let i = ((n - 1.0) * k) as usize;
+            println!("   FMR {:.0e}: score {:.4}", 1.0 - k, pooled[i]);
+        }
+    }
 }

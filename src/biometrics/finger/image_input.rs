@@ -1,20 +1,52 @@
-//! Minutiae extraction from raw finger images (PNG, TIFF, JPEG at 500 dpi) with the pure-Rust
-//! MINDTCT port `fprint-mindtct` (NIST NBIS).
+//! Minutiae extraction from raw finger images (PNG, TIFF, JPEG) with the pure-Rust MINDTCT port
+//! `fprint-mindtct` (NIST NBIS).
+//!
+//! Before extraction the image is brought to 500 dpi (MINDTCT's block sizes and the matcher's
+//! distances are tuned for it) when another resolution is declared, its usable ridge area is
+//! checked (an image without one is rejected with `no_ridge_area` instead of yielding a handful
+//! of spurious minutiae), and its contrast is stretched to the full grey range.
 
+use super::select::{MATCHER_DPI, PLAUSIBLE_DPI};
 use super::{normalize_angle, FingerError, FingerView, Minutia, MinutiaKind, MIN_MINUTIAE};
 use std::io::Cursor;
 
 /// Largest accepted image side in pixels (both width and height).
 pub const MAX_IMAGE_PIXELS_SIDE: u32 = 2000;
 
-/// Decodes a finger image, checks its size, and extracts minutiae with MINDTCT.
-///
-/// The image is assumed to be 500 dpi (the resolution MINDTCT and the matcher are tuned for).
-/// MINDTCT reports `x, y` with the origin bottom-left and `theta` pointing away from the ridge;
-/// both are converted to the ISO convention of this module.
+/// Side of the blocks in which the ridge area is measured, in 500-dpi pixels.
+const BLOCK: u32 = 16;
+/// A block belongs to the ridge area when its grey levels have at least this standard
+/// deviation (ridges and valleys alternate; a blank or flat block has almost none).
+const RIDGE_STD: f32 = 8.0;
+/// Fewest ridge blocks an image needs: 40 blocks of 16×16 px ≈ 10,000 px² ≈ 26 mm² at
+/// 500 dpi. The smallest print of the six shared FVC sets has 75 such blocks.
+pub const MIN_RIDGE_BLOCKS: usize = 40;
+
+/// Decodes a finger image taken as 500 dpi and extracts minutiae with MINDTCT; see
+/// [`extract_from_image_at`].
 pub fn extract_from_image(position: u8, image_bytes: &[u8]) -> Result<FingerView, FingerError> {
+    extract_from_image_at(position, image_bytes, None)
+}
+
+/// Decodes a finger image, checks its size and ridge area, rescales it from `resolution_dpi`
+/// (`None` = 500) to 500 dpi, normalises its contrast and extracts minutiae with MINDTCT.
+///
+/// The returned view is in the rescaled image's pixels (`resolution_dpi` 500). MINDTCT reports
+/// `x, y` with the origin bottom-left and `theta` pointing away from the ridge; both are
+/// converted to the ISO convention of this module.
+pub fn extract_from_image_at(
+    position: u8,
+    image_bytes: &[u8],
+    resolution_dpi: Option<u16>,
+) -> Result<FingerView, FingerError> {
     if position > 10 {
         return Err(FingerError::BadFingerPosition(position as u32));
+    }
+    let dpi = resolution_dpi.unwrap_or(MATCHER_DPI);
+    if !PLAUSIBLE_DPI.contains(&dpi) {
+        return Err(FingerError::TemplateBadField(
+            "image resolution_dpi must be 250..=1000",
+        ));
     }
     let reader = image::ImageReader::new(Cursor::new(image_bytes))
         .with_guessed_format()
@@ -49,14 +81,37 @@ pub fn extract_from_image(position: u8, image_bytes: &[u8]) -> Result<FingerView
         },
         _ => FingerError::FingerImageUndecodable,
     })?;
-    let gray = img.into_luma8();
+    let mut gray = img.into_luma8();
+    if dpi != MATCHER_DPI {
+        let k = MATCHER_DPI as f32 / dpi as f32;
+        let (nw, nh) = (
+            ((w as f32 * k).round() as u32).max(1),
+            ((h as f32 * k).round() as u32).max(1),
+        );
+        gray = image::imageops::resize(&gray, nw, nh, image::imageops::FilterType::Triangle);
+    }
     let (w, h) = gray.dimensions();
-    let gi = fprint_mindtct::GrayImage::new(gray.as_raw(), w as usize, h as usize, 500).map_err(
-        |_| FingerError::FingerImageTooSmall {
+    if (w as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
+        || (h as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
+    {
+        return Err(FingerError::FingerImageTooSmall {
             width: w,
             height: h,
-        },
-    )?;
+        });
+    }
+    let blocks = ridge_blocks(gray.as_raw(), w, h);
+    if blocks < MIN_RIDGE_BLOCKS {
+        return Err(FingerError::NoRidgeArea {
+            blocks,
+            required: MIN_RIDGE_BLOCKS,
+        });
+    }
+    stretch_contrast(gray.as_mut());
+    let gi = fprint_mindtct::GrayImage::new(gray.as_raw(), w as usize, h as usize, MATCHER_DPI)
+        .map_err(|_| FingerError::FingerImageTooSmall {
+            width: w,
+            height: h,
+        })?;
     let found = fprint_mindtct::detect_minutiae(gi);
     let minutiae: Vec<Minutia> = found
         .iter()
@@ -79,10 +134,67 @@ pub fn extract_from_image(position: u8, image_bytes: &[u8]) -> Result<FingerView
         position,
         width: w.min(u16::MAX as u32) as u16,
         height: h.min(u16::MAX as u32) as u16,
-        resolution_dpi: 500,
+        resolution_dpi: MATCHER_DPI,
         quality: 0,
         minutiae,
     })
+}
+
+/// Number of `BLOCK`×`BLOCK` blocks whose grey-level standard deviation is at least
+/// `RIDGE_STD` (whole blocks only).
+fn ridge_blocks(px: &[u8], w: u32, h: u32) -> usize {
+    let (w, h, b) = (w as usize, h as usize, BLOCK as usize);
+    let mut n = 0;
+    for by in (0..h.saturating_sub(b - 1)).step_by(b) {
+        for bx in (0..w.saturating_sub(b - 1)).step_by(b) {
+            let (mut s, mut s2) = (0u64, 0u64);
+            for y in by..by + b {
+                for &v in &px[y * w + bx..y * w + bx + b] {
+                    s += v as u64;
+                    s2 += (v as u64) * (v as u64);
+                }
+            }
+            let cnt = (b * b) as f32;
+            let mean = s as f32 / cnt;
+            let var = s2 as f32 / cnt - mean * mean;
+            if var >= RIDGE_STD * RIDGE_STD {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Linear stretch of the 1st–99th grey-level percentiles to 0–255 (a no-op on an image that
+/// already spans the range).
+fn stretch_contrast(px: &mut [u8]) {
+    let mut hist = [0usize; 256];
+    for &v in px.iter() {
+        hist[v as usize] += 1;
+    }
+    let n = px.len();
+    let pct = |p: usize| {
+        let target = n * p / 100;
+        let mut acc = 0;
+        for (v, &c) in hist.iter().enumerate() {
+            acc += c;
+            if acc > target {
+                return v;
+            }
+        }
+        255
+    };
+    let (lo, hi) = (pct(1), pct(99));
+    if hi <= lo + 1 || (lo == 0 && hi == 255) {
+        return;
+    }
+    let scale = 255.0 / (hi - lo) as f32;
+    let lut: Vec<u8> = (0..256)
+        .map(|v| ((v as f32 - lo as f32) * scale).round().clamp(0.0, 255.0) as u8)
+        .collect();
+    for v in px.iter_mut() {
+        *v = lut[*v as usize];
+    }
 }
 
 #[cfg(test)]
@@ -130,11 +242,83 @@ mod tests {
     }
 
     #[test]
-    fn blank_image_has_too_few_minutiae() {
+    fn blank_or_flat_image_has_no_ridge_area() {
         let blank = png(128, 128, |_, _| 255);
         assert_eq!(
             extract_from_image(2, &blank).unwrap_err().code(),
-            "too_few_minutiae"
+            "no_ridge_area"
+        );
+        // Faint noise (±2 grey levels) is not a ridge pattern.
+        let flat = png(300, 300, |x, y| 128 + ((x * 31 + y * 17) % 5) as u8);
+        assert_eq!(
+            extract_from_image(2, &flat).unwrap_err().code(),
+            "no_ridge_area"
+        );
+        // A small ridge patch (40×40 px) inside a blank image is too small an area.
+        let patch = png(300, 300, |x, y| {
+            if (100..140).contains(&x) && (100..140).contains(&y) && (x / 5) % 2 == 0 {
+                40
+            } else {
+                230
+            }
+        });
+        assert_eq!(
+            extract_from_image(2, &patch).unwrap_err().code(),
+            "no_ridge_area"
+        );
+        assert_eq!(
+            extract_from_image_at(2, &patch, Some(100))
+                .unwrap_err()
+                .code(),
+            "template_bad_field"
+        );
+    }
+
+    #[test]
+    fn contrast_stretch_spans_the_range_and_keeps_order() {
+        let mut px: Vec<u8> = (0..1000).map(|i| 100 + (i % 50) as u8).collect();
+        stretch_contrast(&mut px);
+        assert_eq!(*px.iter().min().unwrap(), 0);
+        assert_eq!(*px.iter().max().unwrap(), 255);
+        assert!(px[10] < px[20] && px[20] < px[40]);
+        let mut full: Vec<u8> = [0u8; 10]
+            .into_iter()
+            .chain(0..=255)
+            .chain([255; 10])
+            .collect();
+        let before = full.clone();
+        stretch_contrast(&mut full);
+        assert_eq!(full, before);
+    }
+
+    /// A 569-dpi image declared as such gives the minutiae of the same image taken as 500 dpi,
+    /// scaled by 500/569 (within the resampling error).
+    #[test]
+    fn declared_resolution_rescales_to_500_dpi() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/data/fingers/fvc2002_db2_b");
+        let Ok(bytes) = std::fs::read(dir.join("images/101_1.tif")) else {
+            return;
+        };
+        let native = extract_from_image(2, &bytes).unwrap();
+        let v = extract_from_image_at(2, &bytes, Some(569)).unwrap();
+        assert_eq!(v.resolution_dpi, 500);
+        assert_eq!(v.width, (296.0f32 * 500.0 / 569.0).round() as u16);
+        let k = 500.0 / 569.0;
+        let near = v
+            .minutiae
+            .iter()
+            .filter(|m| {
+                native
+                    .minutiae
+                    .iter()
+                    .any(|n| (n.x * k - m.x).abs() <= 4.0 && (n.y * k - m.y).abs() <= 4.0)
+            })
+            .count();
+        assert!(
+            near * 2 >= v.minutiae.len(),
+            "{near} of {}",
+            v.minutiae.len()
         );
     }
 

@@ -14,6 +14,7 @@ mod gallery;
 mod image_input;
 mod mcc;
 mod parse;
+mod select;
 pub mod synthetic;
 
 pub use calib::{
@@ -21,7 +22,9 @@ pub use calib::{
     score_at_ln_false_match_rate,
 };
 pub use gallery::{FingerCandidate, FingerGallery, IndexConfig};
-pub use image_input::{extract_from_image, MAX_IMAGE_PIXELS_SIDE};
+pub use image_input::{
+    extract_from_image, extract_from_image_at, MAX_IMAGE_PIXELS_SIDE, MIN_RIDGE_BLOCKS,
+};
 pub use mcc::{compare, FingerFeatures};
 pub use parse::parse_template;
 
@@ -162,6 +165,14 @@ pub enum FingerError {
         /// Minimum required.
         required: usize,
     },
+    /// The image has too little ridge pattern to extract a print from (blank, flat or tiny).
+    #[error("finger image has {blocks} ridge blocks, at least {required} are needed")]
+    NoRidgeArea {
+        /// Blocks of 16×16 px (500 dpi) with ridge contrast.
+        blocks: usize,
+        /// The minimum.
+        required: usize,
+    },
     /// Serialised features are corrupt or of an unknown version.
     #[error("stored finger features invalid: {0}")]
     FeaturesCorrupt(&'static str),
@@ -184,6 +195,7 @@ impl FingerError {
             FingerError::FingerImageTooSmall { .. } => "finger_image_too_small",
             FingerError::TooFewMinutiae { .. } => "too_few_minutiae",
             FingerError::FeaturesCorrupt(_) => "features_corrupt",
+            FingerError::NoRidgeArea { .. } => "no_ridge_area",
         }
     }
 }
