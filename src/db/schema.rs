@@ -133,3 +133,14 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(records, companions, match_cases, alerts, audit_log);
+
+diesel::table! {
+    deletions (seq) {
+        seq -> BigInt,
+        id -> Text,
+        record_id -> Text,
+        reason_enc -> Binary,
+        deleted_by -> Text,
+        deleted_at -> Timestamp,
+    }
+}

@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, auth extractors, JSON views. Thin by design.
 
+pub mod audit_routes;
 pub mod guard;
 pub mod handlers;
 pub mod openapi;
@@ -34,6 +35,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/audit/checkpoint"),
 ];
 
 fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -113,6 +115,7 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::list_matches)
             .service(handlers::decide_match)
             .service(handlers::list_alerts)
+            .service(audit_routes::audit_checkpoint)
             .service(handlers::verify_audit)
             .service(handlers::list_audit)
             .service(handlers::flows)

@@ -5,11 +5,13 @@ pub mod audit;
 pub mod auth;
 pub mod cases;
 pub mod enrollment;
+pub mod erasure;
 pub mod identify;
 pub mod keys;
 pub mod loader;
 pub mod matching;
 pub mod metrics;
+pub mod need_to_know;
 pub mod records;
 pub mod stats;
 
@@ -71,6 +73,8 @@ pub struct Registro {
     pub metrics: metrics::Metrics,
     pub matcher: matching::Matcher,
     ready: AtomicBool,
+    /// What the last online verification of the access log established.
+    pub audit_state: audit::VerifyState,
 }
 
 impl Registro {
@@ -88,6 +92,7 @@ impl Registro {
             keys: RwLock::new(Arc::new(ring)),
             config,
             ready: AtomicBool::new(false),
+            audit_state: audit::VerifyState::default(),
         });
         Ok(reg)
     }
