@@ -63,6 +63,7 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         "audit_chain_broken" => StatusCode::CONFLICT,
         "record_deleted" => StatusCode::GONE,
+        "window_not_whole_months" => StatusCode::BAD_REQUEST,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

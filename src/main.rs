@@ -59,6 +59,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// A consistent online copy of the SQLite store and the access-log head into DIR.
+    Backup { dir: PathBuf },
     /// The access log, offline.
     Audit {
         #[command(subcommand)]
@@ -162,6 +164,12 @@ fn main() -> anyhow::Result<()> {
             let reg = Registro::open(cfg)?;
             let (kid, n) = keys::rotate(&reg.db, &reg.keys())?;
             println!("{}", serde_json::json!({"key_id": kid, "resealed": n}));
+        }
+        Command::Backup { dir } => {
+            let db = registro::db::Db::open(&cfg.database_url, 1)?;
+            let ring = registro::crypto::KeyRing::load(&cfg.key_file)?;
+            let report = registro::service::backup::backup(&db, &ring, &dir)?;
+            println!("{}", serde_json::to_string(&report)?);
         }
         Command::Audit {
             command:

@@ -36,6 +36,7 @@ fn route_role_table() {
         ("GET", "/api/v1/audit", &["auditor"]),
         ("GET", "/api/v1/audit/verify", &["auditor"]),
         ("GET", "/api/v1/stats/flows", &["auditor", "admin"]),
+        ("GET", "/api/v1/audit/checkpoint", &["auditor"]),
     ];
     // The table covers every authenticated route of the server.
     let authed: Vec<_> = registro::http::ROUTES

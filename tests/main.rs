@@ -13,3 +13,4 @@ mod ops;
 mod records_stats;
 mod security;
 mod security_audit;
+mod security_data;

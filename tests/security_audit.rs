@@ -33,13 +33,13 @@ fn rows(app: &TestApp) -> Vec<AuditRow> {
         .unwrap()
 }
 
-fn some_traffic(app: &TestApp) {
+fn some_traffic(app: &TestApp, tag: &str) {
     let scanner = app.device("PA-DARIEN-LAJASBLANCAS");
     for i in 0..4u64 {
         let r = app.post(
             "/api/v1/enrollments",
             Some(&scanner),
-            &enrollment(&format!("log-{i}"), 900 + i, json!({})),
+            &enrollment(&format!("log-{tag}-{i}"), 900 + i, json!({})),
         );
         assert_eq!(r.status, 201, "{}", r.text);
     }
@@ -52,7 +52,7 @@ fn some_traffic(app: &TestApp) {
 fn cutting_rows_and_the_head_in_the_database_is_detected() {
     let app = TestApp::start();
     let auditor = app.user("auditor");
-    some_traffic(&app);
+    some_traffic(&app, "t1");
     let v = app.get("/api/v1/audit/verify", Some(&auditor));
     assert_eq!(v.body["chain_ok"], true, "{}", v.text);
     // The attacker cuts the last ten entries and rewrites the head kept in the database to
@@ -76,7 +76,7 @@ fn cutting_rows_and_the_head_in_the_database_is_detected() {
     assert_eq!(v.body["chain_ok"], false, "{}", v.text);
     assert_eq!(v.body["first_bad_seq"], n - 9, "{}", v.text);
     // It stays detected as the log grows past the cut (the head file keeps its evidence).
-    some_traffic(&app);
+    some_traffic(&app, "t2");
     let v = app.get("/api/v1/audit/verify", Some(&auditor));
     assert_eq!(v.body["chain_ok"], false, "{}", v.text);
     // And no checkpoint is signed over a broken chain.
@@ -90,7 +90,7 @@ fn a_kept_checkpoint_detects_a_rewrite_of_the_whole_chain() {
     use base64::Engine;
     let app = TestApp::start();
     let auditor = app.user("auditor");
-    some_traffic(&app);
+    some_traffic(&app, "t3");
     let cp = app.get("/api/v1/audit/checkpoint", Some(&auditor));
     assert_eq!(cp.status, 200, "{}", cp.text);
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -175,7 +175,7 @@ fn a_kept_checkpoint_detects_a_rewrite_of_the_whole_chain() {
 fn incremental_verification_still_finds_an_edit_of_an_old_entry() {
     let app = TestApp::start();
     let auditor = app.user("auditor");
-    some_traffic(&app);
+    some_traffic(&app, "t4");
     let first = app.get("/api/v1/audit/verify", Some(&auditor));
     assert_eq!(first.body["chain_ok"], true);
     let total = first.body["entries"].as_i64().unwrap();
@@ -193,7 +193,7 @@ fn incremental_verification_still_finds_an_edit_of_an_old_entry() {
 fn offline_verify_checks_the_chain_and_a_checkpoint_file() {
     let app = TestApp::start();
     let auditor = app.user("auditor");
-    some_traffic(&app);
+    some_traffic(&app, "t5");
     let cp = app.get("/api/v1/audit/checkpoint", Some(&auditor));
     assert_eq!(cp.status, 200, "{}", cp.text);
     let cp_file = app.dir.join("checkpoint.json");

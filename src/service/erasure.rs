@@ -97,7 +97,8 @@ fn redact_alerts(c: &mut DbConn, row: &RecordRow) -> ApiResult<()> {
     Ok(())
 }
 
-/// After a deletion commits: on SQLite, move every WAL page into the main file and truncate the
+/// After a deletion commits (run it from [`crate::db::after_commit`], under the write gate):
+/// on SQLite, move every WAL page into the main file and truncate the
 /// WAL, so the pre-deletion pages are gone from it. (On PostgreSQL the old row versions stay in
 /// the table's pages until autovacuum reuses them; see docs/SECURITY.md.)
 pub fn after_commit(db: &Db) {

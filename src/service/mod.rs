@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cases;
 pub mod enrollment;
 pub mod erasure;

@@ -362,9 +362,14 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 200,
             ),
         )?;
+        // Under SQLite's write gate, once committed: no writer of this process sits in a
+        // transaction that the checkpoint would have to wait for.
+        let db = reg.db.clone();
+        crate::db::after_commit("erasure_checkpoint", move || {
+            super::erasure::after_commit(&db)
+        });
         Ok(row.seq)
     })?;
     reg.matcher.remove(seq);
-    super::erasure::after_commit(&reg.db);
     Ok(())
 }
