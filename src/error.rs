@@ -61,6 +61,9 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
         "internal" => StatusCode::INTERNAL_SERVER_ERROR,
         "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "audit_chain_broken" => StatusCode::CONFLICT,
+        "record_deleted" => StatusCode::GONE,
+        "window_not_whole_months" => StatusCode::BAD_REQUEST,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

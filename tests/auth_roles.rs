@@ -42,6 +42,7 @@ fn route_role_table() {
         ("POST", "/api/v1/users/usr_x/password-reset", &["admin"]),
         ("POST", "/api/v1/devices/dev_x/revoke", &["admin"]),
         ("POST", "/api/v1/approvals/apr_x/approve", &["admin"]),
+        ("GET", "/api/v1/audit/checkpoint", &["auditor"]),
     ];
     // The table covers every authenticated route of the server.
     let authed: Vec<_> = registro::http::ROUTES

@@ -13,3 +13,5 @@ mod nodes;
 mod ops;
 mod records_stats;
 mod security;
+mod security_audit;
+mod security_data;

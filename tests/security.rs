@@ -81,7 +81,13 @@ fn a_wrong_key_file_is_refused_at_start_and_rotation_keeps_records_readable() {
     );
     assert_eq!(rec.status, 200, "{}", rec.text);
     assert_eq!(rec.body["person"]["family_names"], "Arias");
-    let s = app.get("/api/v1/records?phone=50760001111", Some(&inv));
+    let s = app.request(
+        "GET",
+        "/api/v1/records?phone=50760001111",
+        Some(&inv),
+        &[("X-Purpose", "after rotation")],
+        None,
+    );
     assert_eq!(
         s.body["items"].as_array().unwrap().len(),
         1,

@@ -45,6 +45,22 @@ pub enum CryptoError {
     Seal,
 }
 
+/// Checks an Ed25519 signature made by [`KeyRing::sign_checkpoint`] (or anyone's key).
+pub fn verify_signature(public_key: &[u8], msg: &[u8], signature: &[u8]) -> bool {
+    let (Ok(pk), Ok(sig)) = (
+        <[u8; 32]>::try_from(public_key),
+        <[u8; 64]>::try_from(signature),
+    ) else {
+        return false;
+    };
+    match ed25519_dalek::VerifyingKey::from_bytes(&pk) {
+        Ok(vk) => vk
+            .verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig))
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// Fields whose exact value can be searched through a blind index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IndexedField {
@@ -92,6 +108,7 @@ pub struct KeyRing {
     current: u32,
     index_keys: [[u8; 32]; 3],
     audit_key: [u8; 32],
+    checkpoint_seed: [u8; 32],
     path: PathBuf,
 }
 
@@ -172,11 +189,14 @@ impl KeyRing {
             hkdf32(&first, IndexedField::FamilyNames.label()),
         ];
         let audit_key = hkdf32(&first, b"registro/audit-chain/v1");
+        // The checkpoint signing key has a label of its own: it signs, and nothing else.
+        let checkpoint_seed = hkdf32(&first, b"registro/audit-checkpoint/ed25519/v1");
         KeyRing {
             keys,
             current: entries[entries.len() - 1].0,
             index_keys,
             audit_key,
+            checkpoint_seed,
             path,
         }
     }
@@ -287,6 +307,21 @@ impl KeyRing {
 
     /// HMAC-SHA256 (hex) of an access-log entry encoding, under the audit key (derived from
     /// the first key, stable across rotation like the index keys).
+    /// Signs `msg` with the access log's checkpoint key (Ed25519); returns the signature and
+    /// the public key that verifies it.
+    pub fn sign_checkpoint(&self, msg: &[u8]) -> ([u8; 64], [u8; 32]) {
+        use ed25519_dalek::Signer;
+        let key = ed25519_dalek::SigningKey::from_bytes(&self.checkpoint_seed);
+        (key.sign(msg).to_bytes(), key.verifying_key().to_bytes())
+    }
+
+    /// The public half of the checkpoint key.
+    pub fn checkpoint_public_key(&self) -> [u8; 32] {
+        ed25519_dalek::SigningKey::from_bytes(&self.checkpoint_seed)
+            .verifying_key()
+            .to_bytes()
+    }
+
     pub fn audit_mac(&self, data: &[u8]) -> String {
         match <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.audit_key) {
             Ok(mut mac) => {

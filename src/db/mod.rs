@@ -90,6 +90,9 @@ impl ManageConnection for Manager {
                     "PRAGMA journal_mode = WAL",
                     "PRAGMA synchronous = FULL",
                     "PRAGMA foreign_keys = ON",
+                    // Freed pages and deleted cells are zeroed, so a deleted record's
+                    // ciphertext does not linger in free pages (see records::delete).
+                    "PRAGMA secure_delete = ON",
                 ] {
                     diesel::sql_query(pragma)
                         .execute(&mut c)
@@ -176,23 +179,32 @@ impl Db {
     }
 
     /// Runs `f` in a write transaction, serialised with every other writer (see module docs).
-    /// Commits when `f` returns `Ok`, rolls back otherwise.
+    /// Commits when `f` returns `Ok`, rolls back otherwise. Work registered with
+    /// [`after_commit`] inside `f` runs once the commit succeeded (still under SQLite's write
+    /// gate), and is dropped on a rollback.
     pub fn write<T, E>(&self, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<diesel::result::Error> + From<diesel::r2d2::PoolError>,
     {
         let mut pooled = self.pool.get()?;
         let conn: &mut DbConn = &mut pooled;
+        take_after_commit();
         match self.backend {
             Backend::Sqlite => {
                 let _guard = self.write_gate.lock().unwrap_or_else(|p| p.into_inner());
-                conn.transaction(f)
+                let out = conn.transaction(f);
+                run_after_commit(out.is_ok());
+                out
             }
-            Backend::Postgres => conn.transaction(|c| {
-                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
-                    .execute(c)?;
-                f(c)
-            }),
+            Backend::Postgres => {
+                let out = conn.transaction(|c| {
+                    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
+                        .execute(c)?;
+                    f(c)
+                });
+                run_after_commit(out.is_ok());
+                out
+            }
         }
     }
 
@@ -201,6 +213,36 @@ impl Db {
             .get()
             .map(|mut c| diesel::sql_query("SELECT 1").execute(&mut *c).is_ok())
             .unwrap_or(false)
+    }
+}
+
+type AfterCommit = Vec<(&'static str, Box<dyn FnOnce()>)>;
+
+thread_local! {
+    static AFTER_COMMIT: std::cell::RefCell<AfterCommit> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Registers `f` to run after the current [`Db::write`] transaction commits (never if it rolls
+/// back). A later registration under the same `key` in the same transaction replaces the
+/// earlier one, so e.g. only the last access-log head of a transaction is mirrored.
+pub fn after_commit(key: &'static str, f: impl FnOnce() + 'static) {
+    AFTER_COMMIT.with(|q| {
+        let mut q = q.borrow_mut();
+        q.retain(|(k, _)| *k != key);
+        q.push((key, Box::new(f)));
+    });
+}
+
+fn take_after_commit() -> AfterCommit {
+    AFTER_COMMIT.with(|q| std::mem::take(&mut *q.borrow_mut()))
+}
+
+fn run_after_commit(committed: bool) {
+    let work = take_after_commit();
+    if committed {
+        for (_, f) in work {
+            f();
+        }
     }
 }
 

@@ -159,3 +159,14 @@ diesel::table! {
         decided_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    deletions (seq) {
+        seq -> BigInt,
+        id -> Text,
+        record_id -> Text,
+        reason_enc -> Binary,
+        deleted_by -> Text,
+        deleted_at -> Timestamp,
+    }
+}

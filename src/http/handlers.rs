@@ -205,9 +205,10 @@ pub struct RecordPage {
     pub next_cursor: Option<String>,
 }
 
-/// Exact-match search of records (investigator).
-#[utoipa::path(get, path = "/api/v1/records", tag = "records", params(SearchQuery),
-    responses((status = 200, body = RecordPage)), security(("bearer" = [])))]
+/// Exact-match search of records (investigator); requires `X-Purpose`, at most 100 per page.
+#[utoipa::path(get, path = "/api/v1/records", tag = "records",
+    params(SearchQuery, ("X-Purpose" = String, Header, description = "why the search is made")),
+    responses((status = 200, body = RecordPage), (status = 400, description = "purpose missing")), security(("bearer" = [])))]
 #[get("/api/v1/records")]
 pub async fn search_records(
     reg: State,
@@ -215,10 +216,11 @@ pub async fn search_records(
     req: HttpRequest,
 ) -> ApiResult<HttpResponse> {
     let q = who.inner.into_inner();
-    let purpose = purpose(&req);
+    let purpose = purpose(&req)
+        .ok_or_else(|| ApiError::client("purpose_required", "the X-Purpose header is required"))?;
     let reg = reg.get_ref().clone();
     let page: Page<RecordSummary> =
-        blocking(move || records::search(&reg, &who.principal, &q, purpose.as_deref())).await?;
+        blocking(move || records::search(&reg, &who.principal, &q, &purpose)).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -351,13 +353,41 @@ pub async fn list_audit(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// Verify the access log's hash chain (auditor).
-#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit",
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct VerifyQuery {
+    /// With `hash`: a checkpoint to check (entry `seq` must still have `hash`).
+    pub seq: Option<i64>,
+    pub hash: Option<String>,
+}
+
+/// Verify the access log's hash chain (auditor), and optionally a kept checkpoint.
+#[utoipa::path(get, path = "/api/v1/audit/verify", tag = "audit", params(VerifyQuery),
     responses((status = 200, body = Verification)), security(("bearer" = [])))]
 #[get("/api/v1/audit/verify")]
-pub async fn verify_audit(reg: State, who: Auth<Auditors>) -> ApiResult<HttpResponse> {
+pub async fn verify_audit(
+    reg: State,
+    who: Auth<Auditors, web::Query<VerifyQuery>>,
+) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
-    let v = blocking(move || cases::verify_audit(&reg, &who.principal)).await?;
+    let q = who.inner.into_inner();
+    let checkpoint = match (q.seq, q.hash) {
+        (None, None) => None,
+        (Some(seq), Some(hash)) if seq >= 1 => Some((seq, hash)),
+        _ => {
+            return Err(ApiError::client(
+                "invalid_query",
+                "seq (at least 1) and hash go together",
+            ))
+        }
+    };
+    let v = blocking(move || {
+        cases::verify_audit(
+            &reg,
+            &who.principal,
+            checkpoint.as_ref().map(|(s, h)| (*s, h.as_str())),
+        )
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(v))
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP layer: routes, auth extractors, JSON views. Thin by design.
 
 pub mod credentials;
+pub mod audit_routes;
 pub mod guard;
 pub mod handlers;
 pub mod openapi;
@@ -45,6 +46,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/users/{user_id}/password-reset"),
     ("POST", "/api/v1/devices/{device_id}/revoke"),
     ("POST", "/api/v1/approvals/{approval_id}/approve"),
+    ("GET", "/api/v1/audit/checkpoint"),
 ];
 
 fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -128,6 +130,7 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::list_matches)
             .service(handlers::decide_match)
             .service(handlers::list_alerts)
+            .service(audit_routes::audit_checkpoint)
             .service(handlers::verify_audit)
             .service(handlers::list_audit)
             .service(handlers::flows)

@@ -7,6 +7,24 @@
 //! SQLite, an advisory lock on PostgreSQL) so the chain never forks; `seq` is the primary key
 //! and is assigned as head + 1, so a fork would also fail on the key. The chain head is
 //! mirrored in `meta` in the same transaction, so truncating the tail is detected too.
+//!
+//! Someone who can write the database can cut the tail *and* rewrite the head in `meta`. So
+//! the head is mirrored a second time outside the database: a small file beside the key file
+//! (`<key file>.audit-head`), rewritten and fsynced after every committed write transaction
+//! that appended to the log ([`crate::db::after_commit`]). It is written only after the
+//! commit, so it never names an entry that does not exist; it may lag one transaction behind
+//! after a crash, never ahead. Verification requires the chain to reach the file's entry with
+//! the file's hash.
+//!
+//! Signed checkpoints ([`checkpoint`]) let an auditor keep `(seq, hash)` outside the system
+//! altogether: an Ed25519 signature by a key derived for that purpose only. Whoever holds an
+//! older checkpoint detects a rewrite of the whole chain (`verify` with `seq` and `hash`).
+//!
+//! The online verification is incremental ([`VerifyState`]): each call checks every entry
+//! appended since the last good verification, plus a rolling window of [`RECHECK_WINDOW`]
+//! older entries, so the cost per call is bounded and every old entry is re-checked at least
+//! once every `entries / RECHECK_WINDOW` calls. Any failure triggers a full scan, which names
+//! the first bad entry. `registro audit verify` always scans in full.
 
 use crate::crypto::KeyRing;
 use crate::db::models::AuditRow;
@@ -14,6 +32,8 @@ use crate::db::schema::{audit_log, meta};
 use crate::db::DbConn;
 use diesel::prelude::*;
 use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 const HEAD_KEY: &str = "audit_head";
@@ -142,7 +162,89 @@ pub fn append(conn: &mut DbConn, keys: &KeyRing, e: Entry) -> QueryResult<AuditR
             .values((meta::key.eq(HEAD_KEY), meta::value.eq(&head_value)))
             .execute(conn)?;
     }
+    if let Some(path) = head_file(keys).filter(|p| file_agrees(conn, p, prev_seq, &row.prev_hash)) {
+        let (seq, hash) = (row.seq, row.hash.clone());
+        crate::db::after_commit("audit_head_file", move || {
+            if let Err(e) = write_head_file(&path, seq, &hash) {
+                tracing::error!(error = %e, "cannot mirror the access-log head to its file");
+            }
+        });
+    }
     Ok(row)
+}
+
+/// Whether the head file agrees with the chain this entry extends, so it may advance. When it
+/// does not (it names an entry past the chain's head, or one whose hash changed: rows were cut
+/// or rewritten), it is left as it is, as the evidence [`verify`] reports, instead of being
+/// overwritten by the shortened chain once that grows past it.
+fn file_agrees(conn: &mut DbConn, path: &Path, prev_seq: i64, prev_hash: &str) -> bool {
+    match read_head_file(path) {
+        Ok(None) => true,
+        Ok(Some((f, h))) if f == prev_seq => crate::crypto::ct_eq(&h, prev_hash),
+        Ok(Some((f, h))) if f < prev_seq => {
+            matches!(stored_hash(conn, f), Ok(Some(s)) if crate::crypto::ct_eq(&s, &h))
+        }
+        _ => false,
+    }
+}
+
+/// Where the head is mirrored outside the database: beside the key file. `None` for an
+/// in-memory key ring.
+pub fn head_file(keys: &KeyRing) -> Option<PathBuf> {
+    let key = keys.path();
+    if key.as_os_str().is_empty() {
+        return None;
+    }
+    let mut name = key.file_name()?.to_os_string();
+    name.push(".audit-head");
+    Some(key.with_file_name(name))
+}
+
+/// Serialises head-file writers of this process (several nodes in one process may share it).
+static HEAD_FILE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Reads the mirrored head: `Ok(None)` when there is no file yet.
+pub fn read_head_file(path: &Path) -> std::io::Result<Option<(i64, String)>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let parsed = text.trim().split_once(':').and_then(|(s, h)| {
+                let seq = s.parse::<i64>().ok()?;
+                (h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .then(|| (seq, h.to_string()))
+            });
+            parsed.map(Some).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed head file")
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Replaces the head file with `seq:hash` (write a temporary file, fsync, rename, fsync the
+/// directory), unless it already names a later entry (another node of this process, or of
+/// another process sharing the file, got there first).
+pub fn write_head_file(path: &Path, seq: i64, hash: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let _guard = HEAD_FILE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if let Ok(Some((current, _))) = read_head_file(path) {
+        if current >= seq {
+            return Ok(());
+        }
+    }
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp{}", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(format!("{seq}:{hash}\n").as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -150,18 +252,60 @@ pub struct Verification {
     pub entries: i64,
     pub chain_ok: bool,
     pub first_bad_seq: Option<i64>,
+    /// Entries whose hash was recomputed by this call (all of them on a full scan).
+    pub checked: i64,
+    /// Whether entry `seq` still has `hash`, when the caller passed a checkpoint.
+    pub checkpoint_ok: Option<bool>,
 }
 
-/// Walks the whole chain in `seq` order and names the first entry that was edited, deleted
-/// (a gap: the missing seq is named) or reordered, or a truncated tail (the first missing seq).
-pub fn verify(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Verification> {
-    const PAGE: i64 = 5000;
-    let mut expected_seq = 1i64;
-    let mut prev_hash = GENESIS.to_string();
-    let mut first_bad = None;
-    'pages: loop {
-        let rows: Vec<AuditRow> = audit_log::table
+/// Rows per page when scanning.
+const PAGE: i64 = 5000;
+/// Older entries re-checked by each incremental verification.
+pub const RECHECK_WINDOW: i64 = 50_000;
+
+/// What the last good online verification established, per process.
+#[derive(Debug, Default)]
+pub struct VerifyState {
+    inner: Mutex<Verified>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Verified {
+    /// Entries 1..=seq formed a good chain ending in `hash`.
+    seq: i64,
+    hash: String,
+    /// Where the next rolling re-check of old entries starts.
+    recheck_from: i64,
+}
+
+/// The outcome of checking rows `from..` against the hash of the entry before `from`.
+struct Walk {
+    /// The last good entry reached, and its hash.
+    last_seq: i64,
+    last_hash: String,
+    first_bad: Option<i64>,
+    checked: i64,
+}
+
+/// Checks entries `from..=until` (or to the end), chaining from `prev_hash`.
+fn walk(
+    conn: &mut DbConn,
+    keys: &KeyRing,
+    from: i64,
+    prev_hash: String,
+    until: Option<i64>,
+) -> QueryResult<Walk> {
+    let mut expected_seq = from;
+    let mut prev_hash = prev_hash;
+    let mut checked = 0i64;
+    loop {
+        let mut q = audit_log::table
             .filter(audit_log::seq.ge(expected_seq))
+            .into_boxed();
+        if let Some(u) = until {
+            q = q.filter(audit_log::seq.le(u));
+        }
+        let rows: Vec<AuditRow> = q
             .order(audit_log::seq.asc())
             .limit(PAGE)
             .select(AuditRow::as_select())
@@ -170,37 +314,272 @@ pub fn verify(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Verification> {
             break;
         }
         for row in rows {
+            checked += 1;
             if row.seq != expected_seq
                 || !crate::crypto::ct_eq(&row.prev_hash, &prev_hash)
                 || !crate::crypto::ct_eq(&entry_hash(keys, &row), &row.hash)
             {
-                first_bad = Some(expected_seq);
-                break 'pages;
+                return Ok(Walk {
+                    last_seq: expected_seq - 1,
+                    last_hash: prev_hash,
+                    first_bad: Some(expected_seq),
+                    checked,
+                });
             }
             prev_hash = row.hash;
             expected_seq += 1;
         }
     }
-    if first_bad.is_none() {
-        // Entries before the first row (seq 1 deleted) show up as a mismatch above; a missing
-        // tail only shows against the head mirrored in `meta`.
-        let head: Option<String> = meta::table
-            .filter(meta::key.eq(HEAD_KEY))
-            .select(meta::value)
-            .first(conn)
-            .optional()?;
-        if let Some(head) = head {
-            let expect = format!("{}:{}", expected_seq - 1, prev_hash);
-            if !crate::crypto::ct_eq(&head, &expect) {
-                first_bad = Some(expected_seq);
-            }
+    if let Some(u) = until {
+        if expected_seq <= u {
+            // Rows missing inside the window.
+            return Ok(Walk {
+                last_seq: expected_seq - 1,
+                last_hash: prev_hash,
+                first_bad: Some(expected_seq),
+                checked,
+            });
         }
     }
-    let entries: i64 = audit_log::table.count().get_result(conn)?;
+    Ok(Walk {
+        last_seq: expected_seq - 1,
+        last_hash: prev_hash,
+        first_bad: None,
+        checked,
+    })
+}
+
+fn stored_hash(conn: &mut DbConn, seq: i64) -> QueryResult<Option<String>> {
+    if seq == 0 {
+        return Ok(Some(GENESIS.to_string()));
+    }
+    audit_log::table
+        .filter(audit_log::seq.eq(seq))
+        .select(audit_log::hash)
+        .first(conn)
+        .optional()
+}
+
+/// The checks against the heads mirrored in `meta` and in the head file, once the chain is
+/// known good up to `last_seq` (whose hash is `last_hash`). Returns the first bad seq.
+fn check_heads(
+    conn: &mut DbConn,
+    keys: &KeyRing,
+    last_seq: i64,
+    last_hash: &str,
+) -> QueryResult<Option<i64>> {
+    let head: Option<String> = meta::table
+        .filter(meta::key.eq(HEAD_KEY))
+        .select(meta::value)
+        .first(conn)
+        .optional()?;
+    if let Some(head) = head {
+        let expect = format!("{last_seq}:{last_hash}");
+        if !crate::crypto::ct_eq(&head, &expect) {
+            return Ok(Some(last_seq + 1));
+        }
+    }
+    let Some(path) = head_file(keys) else {
+        return Ok(None);
+    };
+    match read_head_file(&path) {
+        Ok(None) => Ok(None),
+        Ok(Some((seq, hash))) => {
+            if seq > last_seq {
+                // Rows cut from the end: the file names an entry the chain no longer reaches.
+                return Ok(Some(last_seq + 1));
+            }
+            match stored_hash(conn, seq)? {
+                Some(h) if crate::crypto::ct_eq(&h, &hash) => Ok(None),
+                _ => Ok(Some(seq.max(1))),
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the access-log head file");
+            Ok(Some(last_seq + 1))
+        }
+    }
+}
+
+fn count(conn: &mut DbConn) -> QueryResult<i64> {
+    audit_log::table.count().get_result(conn)
+}
+
+/// Walks the whole chain in `seq` order and names the first entry that was edited, deleted
+/// (a gap: the missing seq is named) or reordered, or a truncated tail (the first missing seq,
+/// found against the head in `meta` or in the head file).
+pub fn verify(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Verification> {
+    let w = walk(conn, keys, 1, GENESIS.to_string(), None)?;
+    let first_bad = match w.first_bad {
+        Some(b) => Some(b),
+        None => check_heads(conn, keys, w.last_seq, &w.last_hash)?,
+    };
     Ok(Verification {
-        entries,
+        entries: count(conn)?,
         chain_ok: first_bad.is_none(),
         first_bad_seq: first_bad,
+        checked: w.checked,
+        checkpoint_ok: None,
+    })
+}
+
+/// Whether entry `seq` still has `hash` (a checkpoint the auditor kept).
+pub fn check_checkpoint(conn: &mut DbConn, seq: i64, hash: &str) -> QueryResult<bool> {
+    Ok(match stored_hash(conn, seq)? {
+        Some(h) => seq > 0 && crate::crypto::ct_eq(&h, hash),
+        None => false,
+    })
+}
+
+/// The online verification: incremental from what `state` last established (see the module
+/// docs), falling back to a full scan when anything fails, so the answer names the first bad
+/// entry exactly as [`verify`] does.
+pub fn verify_incremental(
+    conn: &mut DbConn,
+    keys: &KeyRing,
+    state: &VerifyState,
+) -> QueryResult<Verification> {
+    let known = state
+        .inner
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let fallback = |conn: &mut DbConn| -> QueryResult<Verification> {
+        let v = verify(conn, keys)?;
+        Ok(v)
+    };
+    // The entry the last verification ended on must still be there, unchanged.
+    let anchor_ok = known.seq == 0
+        || matches!(stored_hash(conn, known.seq)?, Some(h) if crate::crypto::ct_eq(&h, &known.hash));
+    if !anchor_ok {
+        return fallback(conn);
+    }
+    let prev = if known.seq == 0 {
+        GENESIS.to_string()
+    } else {
+        known.hash.clone()
+    };
+    let new = walk(conn, keys, known.seq + 1, prev, None)?;
+    if new.first_bad.is_some() {
+        return fallback(conn);
+    }
+    if check_heads(conn, keys, new.last_seq, &new.last_hash)?.is_some() {
+        return fallback(conn);
+    }
+    // A rolling window of older entries, chained from the stored hash before it.
+    let mut checked = new.checked;
+    let mut recheck_from = known.recheck_from.max(1);
+    if known.seq > 0 {
+        if recheck_from > known.seq {
+            recheck_from = 1;
+        }
+        let until = (recheck_from + RECHECK_WINDOW - 1).min(known.seq);
+        let Some(before) = stored_hash(conn, recheck_from - 1)? else {
+            return fallback(conn);
+        };
+        let old = walk(conn, keys, recheck_from, before, Some(until))?;
+        checked += old.checked;
+        let joins = old.first_bad.is_none()
+            && (until < known.seq || crate::crypto::ct_eq(&old.last_hash, &known.hash));
+        if !joins {
+            return fallback(conn);
+        }
+        recheck_from = until + 1;
+    }
+    *state.inner.lock().unwrap_or_else(|p| p.into_inner()) = Verified {
+        seq: new.last_seq,
+        hash: new.last_hash,
+        recheck_from,
+    };
+    Ok(Verification {
+        entries: count(conn)?,
+        chain_ok: true,
+        first_bad_seq: None,
+        checked,
+        checkpoint_ok: None,
+    })
+}
+
+/// A signed statement that entry `seq` of the access log has `hash`.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: String,
+    pub at: String,
+    /// Ed25519 signature (base64) over [`checkpoint_message`].
+    pub signature: String,
+    /// The Ed25519 public key (base64, 32 bytes).
+    pub public_key: String,
+}
+
+/// The text a checkpoint signs.
+pub fn checkpoint_message(seq: i64, hash: &str, at: &str) -> String {
+    format!("registro-audit-checkpoint\n{seq}\n{hash}\n{at}")
+}
+
+/// Signs the current head of the log (the caller verifies the chain first).
+pub fn checkpoint(conn: &mut DbConn, keys: &KeyRing) -> QueryResult<Option<Checkpoint>> {
+    use base64::Engine;
+    let head: Option<AuditRow> = audit_log::table
+        .order(audit_log::seq.desc())
+        .select(AuditRow::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(head.map(|row| {
+        let at = super::rfc3339(row.at);
+        let (sig, pk) =
+            keys.sign_checkpoint(checkpoint_message(row.seq, &row.hash, &at).as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Checkpoint {
+            seq: row.seq,
+            hash: row.hash,
+            at,
+            signature: b64.encode(sig),
+            public_key: b64.encode(pk),
+        }
+    }))
+}
+
+/// Whether a checkpoint's signature is good under `public_key` (or the key it carries).
+pub fn checkpoint_signature_ok(cp: &Checkpoint, public_key: Option<&[u8]>) -> bool {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (Ok(sig), Ok(carried)) = (b64.decode(&cp.signature), b64.decode(&cp.public_key)) else {
+        return false;
+    };
+    let pk = public_key.unwrap_or(&carried);
+    crate::crypto::verify_signature(
+        pk,
+        checkpoint_message(cp.seq, &cp.hash, &cp.at).as_bytes(),
+        &sig,
+    )
+}
+
+/// `registro audit verify`: a full scan of the store, offline, plus (optionally) a kept
+/// checkpoint: its signature must be good under the key this key file derives (or under
+/// `public_key`, when the auditor pins one), and its entry must still have its hash.
+pub fn verify_store(
+    db: &crate::db::Db,
+    keys: &KeyRing,
+    checkpoint: Option<&Checkpoint>,
+    public_key: Option<&[u8]>,
+) -> crate::error::ApiResult<(Verification, Option<bool>)> {
+    db.read(|c| -> crate::error::ApiResult<_> {
+        let mut v = verify(c, keys)?;
+        let mut signature_ok = None;
+        if let Some(cp) = checkpoint {
+            let own = keys.checkpoint_public_key();
+            let sig = checkpoint_signature_ok(cp, Some(public_key.unwrap_or(&own)));
+            signature_ok = Some(sig);
+            let present = check_checkpoint(c, cp.seq, &cp.hash)?;
+            v.checkpoint_ok = Some(present && sig);
+            if !present {
+                v.chain_ok = false;
+                let at = cp.seq.max(1);
+                v.first_bad_seq = Some(v.first_bad_seq.map_or(at, |b| b.min(at)));
+            }
+        }
+        Ok((v, signature_ok))
     })
 }
 

@@ -17,7 +17,10 @@ pub struct CaseView {
     pub finger_score: Option<f64>,
     pub decision: String,
     pub status: String,
+    /// Shown on the decided case itself; always null in lists (see `has_note`).
     pub note: Option<String>,
+    /// Whether the case carries a note (lists show this instead of the note).
+    pub has_note: bool,
     pub decided_by: Option<String>,
     pub decided_at: Option<String>,
     pub created_at: String,
@@ -29,6 +32,7 @@ fn case_view(reg: &Registro, r: MatchCaseRow) -> ApiResult<CaseView> {
         None => None,
     };
     Ok(CaseView {
+        has_note: note.is_some(),
         case_id: r.id,
         record_ids: vec![r.record_a, r.record_b],
         score: r.score,
@@ -77,6 +81,13 @@ pub fn list_cases(
         if let Some(cur) = cursor {
             q = q.filter(match_cases::seq.lt(cur));
         }
+        // Cases of a deleted record are no longer listed.
+        let deleted = records::table
+            .filter(records::deleted_at.is_not_null())
+            .select(records::id);
+        q = q
+            .filter(diesel::dsl::not(match_cases::record_a.eq_any(deleted)))
+            .filter(diesel::dsl::not(match_cases::record_b.eq_any(deleted)));
         let rows: Vec<MatchCaseRow> = q
             .order(match_cases::seq.desc())
             .limit(limit + 1)
@@ -84,8 +95,12 @@ pub fn list_cases(
             .load(c)?;
         let page = Page::from_rows(rows, limit, |r| r.seq, |r| r);
         let mut items = Vec::new();
-        for r in page.items {
-            items.push(case_view(reg, r)?);
+        for mut r in page.items {
+            // Lists never open notes: a note is shown only on the case itself.
+            let has_note = r.note_enc.take().is_some();
+            let mut v = case_view(reg, r)?;
+            v.has_note = has_note;
+            items.push(v);
         }
         audit::append(c, &keys, Entry::by(who, "match.list", None, None, 200))?;
         Ok(Page {
@@ -167,28 +182,28 @@ pub fn decide(
                 })
                 .execute(c)?;
         }
-        audit::append(
-            c,
-            &keys,
-            Entry::by(
-                who,
-                &format!("match.decide:{decision}"),
-                Some(row.record_a.clone()),
-                Some(note.chars().take(500).collect()),
-                200,
-            ),
-        )?;
-        audit::append(
-            c,
-            &keys,
-            Entry::by(
-                who,
-                &format!("match.decide:{decision}"),
-                Some(row.record_b.clone()),
-                Some(note.chars().take(500).collect()),
-                200,
-            ),
-        )?;
+        // The note is sealed in the case; the log names the case, never the note.
+        let purpose = format!(
+            "case {case_id}{}",
+            if note.is_empty() {
+                ""
+            } else {
+                " (note sealed in the case)"
+            }
+        );
+        for rid in [&row.record_a, &row.record_b] {
+            audit::append(
+                c,
+                &keys,
+                Entry::by(
+                    who,
+                    &format!("match.decide:{decision}"),
+                    Some(rid.clone()),
+                    Some(purpose.clone()),
+                    200,
+                ),
+            )?;
+        }
         crate::indicators::after_decision(reg, c, &row.record_a, &row.record_b, decision)?;
         let updated: MatchCaseRow = match_cases::table
             .filter(match_cases::seq.eq(row.seq))
@@ -354,16 +369,57 @@ pub fn list_audit(reg: &Registro, who: &Principal, q: &AuditQuery) -> ApiResult<
     })
 }
 
-pub fn verify_audit(reg: &Registro, who: &Principal) -> ApiResult<audit::Verification> {
+pub fn verify_audit(
+    reg: &Registro,
+    who: &Principal,
+    checkpoint: Option<(i64, &str)>,
+) -> ApiResult<audit::Verification> {
     super::auth::flush_denied(reg)?;
     let keys = reg.keys();
     // Verify first (read), then log the verification itself.
-    let v = reg
-        .db
-        .read(|c| -> ApiResult<_> { Ok(audit::verify(c, &keys)?) })?;
+    let v = reg.db.read(|c| -> ApiResult<_> {
+        let mut v = audit::verify_incremental(c, &keys, &reg.audit_state)?;
+        if let Some((seq, hash)) = checkpoint {
+            let ok = audit::check_checkpoint(c, seq, hash)?;
+            v.checkpoint_ok = Some(ok);
+            if !ok {
+                v.chain_ok = false;
+                v.first_bad_seq = Some(v.first_bad_seq.map_or(seq.max(1), |b| b.min(seq.max(1))));
+            }
+        }
+        Ok(v)
+    })?;
     reg.db.write(|c| -> ApiResult<()> {
         audit::append(c, &keys, Entry::by(who, "audit.verify", None, None, 200))?;
         Ok(())
     })?;
     Ok(v)
+}
+
+/// Signs the head of a verified log (auditor). A broken chain is not signed.
+pub fn audit_checkpoint(reg: &Registro, who: &Principal) -> ApiResult<audit::Checkpoint> {
+    let keys = reg.keys();
+    let cp = reg.db.read(|c| -> ApiResult<_> {
+        let v = audit::verify_incremental(c, &keys, &reg.audit_state)?;
+        if !v.chain_ok {
+            return Err(ApiError::client(
+                "audit_chain_broken",
+                "the access log does not verify; no checkpoint is signed",
+            ));
+        }
+        Ok(audit::checkpoint(c, &keys)?)
+    })?;
+    reg.db.write(|c| -> ApiResult<()> {
+        audit::append(
+            c,
+            &keys,
+            Entry::by(who, "audit.checkpoint", None, None, 200),
+        )?;
+        Ok(())
+    })?;
+    match cp {
+        Some(cp) => Ok(cp),
+        // An empty log cannot exist here (the caller's login is an entry), but be plain.
+        None => Err(ApiError::not_found("access log entry")),
+    }
 }

@@ -493,6 +493,15 @@ pub fn enroll(
     principal: &Principal,
     req: EnrollmentRequest,
 ) -> ApiResult<Enrolled> {
+    enroll_unfiltered(reg, principal, req).map(|e| super::need_to_know::enrolled_for(principal, e))
+}
+
+/// [`enroll`] before the answer is cut to what the caller may see.
+fn enroll_unfiltered(
+    reg: &Registro,
+    principal: &Principal,
+    req: EnrollmentRequest,
+) -> ApiResult<Enrolled> {
     let v = validate(req, principal)?;
     super::trust::check_capture(reg, principal, &v.site, v.captured_at)?;
     if let Some(ans) = replay(reg, principal, &v.capture_id)? {
@@ -671,6 +680,9 @@ fn replay(
         let Some((rid, json)) = stored_answer(c, capture_id)? else {
             return Ok(None);
         };
+        if super::erasure::is_deleted(c, &rid)? {
+            return Err(super::erasure::deleted());
+        }
         audit::append(
             c,
             &keys,

@@ -1,7 +1,7 @@
 //! Key-file checks at start and `registro keys rotate`.
 
 use crate::crypto::KeyRing;
-use crate::db::schema::{match_cases, meta, records};
+use crate::db::schema::{deletions, match_cases, meta, records};
 use crate::db::Db;
 use diesel::prelude::*;
 
@@ -49,19 +49,32 @@ pub fn check_or_register(db: &Db, ring: &KeyRing) -> anyhow::Result<()> {
     })
 }
 
-/// Adds a new key to the key file and re-seals every ciphertext under it, in small batches
-/// (each its own transaction), so readers keep working throughout: a reader that meets the
-/// new key id reloads the key file. Returns (new key id, ciphertexts re-sealed).
+/// Adds a new key to the key file and re-seals every ciphertext under it, in small batches.
+/// Each batch is read and written back in one write transaction, so a deletion (or any other
+/// writer) that commits between batches is never overwritten with older contents; readers keep
+/// working throughout, and a reader that meets the new key id reloads the key file. Deleted
+/// records hold no ciphertext and are skipped. Returns (new key id, ciphertexts re-sealed).
 pub fn rotate(db: &Db, ring: &KeyRing) -> anyhow::Result<(u32, usize)> {
     let ring = ring.add_key()?;
     check_or_register(db, &ring)?;
     let kid = ring.current_kid();
+    let reseal = |id: &str, field: &str, sealed: &[u8]| -> anyhow::Result<Option<Vec<u8>>> {
+        if sealed.is_empty() || KeyRing::kid_of(sealed)? == kid {
+            return Ok(None);
+        }
+        Ok(Some(ring.seal(
+            id,
+            field,
+            &ring.open(id, field, sealed)?,
+        )?))
+    };
     let mut done = 0usize;
     let mut after = 0i64;
     loop {
-        let batch: Vec<(i64, String, Vec<u8>, Vec<u8>)> = db.read(|c| -> anyhow::Result<_> {
-            Ok(records::table
+        let (last, n) = db.write(|c| -> anyhow::Result<(Option<i64>, usize)> {
+            let batch: Vec<(i64, String, Vec<u8>, Vec<u8>)> = records::table
                 .filter(records::seq.gt(after))
+                .filter(records::deleted_at.is_null())
                 .order(records::seq.asc())
                 .limit(200)
                 .select((
@@ -70,55 +83,85 @@ pub fn rotate(db: &Db, ring: &KeyRing) -> anyhow::Result<(u32, usize)> {
                     records::person_enc,
                     records::biometrics_enc,
                 ))
-                .load(c)?)
-        })?;
-        let Some(last) = batch.last().map(|b| b.0) else {
-            break;
-        };
-        db.write(|c| -> anyhow::Result<()> {
+                .load(c)?;
+            let mut n = 0;
             for (seq, id, person, bio) in &batch {
-                let mut changed = false;
-                let p = if KeyRing::kid_of(person)? != kid {
-                    changed = true;
-                    ring.seal(id, "person", &ring.open(id, "person", person)?)?
-                } else {
-                    person.clone()
-                };
-                let b = if KeyRing::kid_of(bio)? != kid {
-                    changed = true;
-                    ring.seal(id, "biometrics", &ring.open(id, "biometrics", bio)?)?
-                } else {
-                    bio.clone()
-                };
-                if changed {
+                let p = reseal(id, "person", person)?;
+                let b = reseal(id, "biometrics", bio)?;
+                if p.is_some() || b.is_some() {
                     diesel::update(records::table.filter(records::seq.eq(seq)))
-                        .set((records::person_enc.eq(p), records::biometrics_enc.eq(b)))
+                        .set((
+                            records::person_enc.eq(p.unwrap_or_else(|| person.clone())),
+                            records::biometrics_enc.eq(b.unwrap_or_else(|| bio.clone())),
+                        ))
                         .execute(c)?;
-                    done += 1;
+                    n += 1;
                 }
             }
-            Ok(())
+            Ok((batch.last().map(|b| b.0), n))
         })?;
-        after = last;
-    }
-    let notes: Vec<(String, Vec<u8>)> = db.read(|c| -> anyhow::Result<_> {
-        Ok(match_cases::table
-            .filter(match_cases::note_enc.is_not_null())
-            .select((match_cases::id, match_cases::note_enc.assume_not_null()))
-            .load(c)?)
-    })?;
-    for (id, note) in notes {
-        if KeyRing::kid_of(&note)? == kid {
-            continue;
+        done += n;
+        match last {
+            Some(l) => after = l,
+            None => break,
         }
-        let sealed = ring.seal(&id, "note", &ring.open(&id, "note", &note)?)?;
-        db.write(|c| -> anyhow::Result<()> {
-            diesel::update(match_cases::table.filter(match_cases::id.eq(&id)))
-                .set(match_cases::note_enc.eq(sealed))
-                .execute(c)?;
-            Ok(())
+    }
+    let mut after = 0i64;
+    loop {
+        let (last, n) = db.write(|c| -> anyhow::Result<(Option<i64>, usize)> {
+            let batch: Vec<(i64, String, Vec<u8>)> = match_cases::table
+                .filter(match_cases::seq.gt(after))
+                .filter(match_cases::note_enc.is_not_null())
+                .order(match_cases::seq.asc())
+                .limit(200)
+                .select((
+                    match_cases::seq,
+                    match_cases::id,
+                    match_cases::note_enc.assume_not_null(),
+                ))
+                .load(c)?;
+            let mut n = 0;
+            for (seq, id, note) in &batch {
+                if let Some(sealed) = reseal(id, "note", note)? {
+                    diesel::update(match_cases::table.filter(match_cases::seq.eq(seq)))
+                        .set(match_cases::note_enc.eq(sealed))
+                        .execute(c)?;
+                    n += 1;
+                }
+            }
+            Ok((batch.last().map(|b| b.0), n))
         })?;
-        done += 1;
+        done += n;
+        match last {
+            Some(l) => after = l,
+            None => break,
+        }
+    }
+    let mut after = 0i64;
+    loop {
+        let (last, n) = db.write(|c| -> anyhow::Result<(Option<i64>, usize)> {
+            let batch: Vec<(i64, String, Vec<u8>)> = deletions::table
+                .filter(deletions::seq.gt(after))
+                .order(deletions::seq.asc())
+                .limit(200)
+                .select((deletions::seq, deletions::id, deletions::reason_enc))
+                .load(c)?;
+            let mut n = 0;
+            for (seq, id, reason) in &batch {
+                if let Some(sealed) = reseal(id, "reason", reason)? {
+                    diesel::update(deletions::table.filter(deletions::seq.eq(seq)))
+                        .set(deletions::reason_enc.eq(sealed))
+                        .execute(c)?;
+                    n += 1;
+                }
+            }
+            Ok((batch.last().map(|b| b.0), n))
+        })?;
+        done += n;
+        match last {
+            Some(l) => after = l,
+            None => break,
+        }
     }
     Ok((kid, done))
 }

@@ -4,15 +4,18 @@
 pub mod audit;
 pub mod auth;
 pub mod auth_state;
+pub mod backup;
 pub mod cases;
 pub mod credentials;
 pub mod enrollment;
 pub mod evidence;
+pub mod erasure;
 pub mod identify;
 pub mod keys;
 pub mod loader;
 pub mod matching;
 pub mod metrics;
+pub mod need_to_know;
 pub mod records;
 pub mod stats;
 pub mod trust;
@@ -75,6 +78,8 @@ pub struct Registro {
     pub metrics: metrics::Metrics,
     pub matcher: matching::Matcher,
     ready: AtomicBool,
+    /// What the last online verification of the access log established.
+    pub audit_state: audit::VerifyState,
 }
 
 impl Registro {
@@ -92,6 +97,7 @@ impl Registro {
             keys: RwLock::new(Arc::new(ring)),
             config,
             ready: AtomicBool::new(false),
+            audit_state: audit::VerifyState::default(),
         });
         auth::start_denied_flusher(&reg);
         Ok(reg)

@@ -6,7 +6,7 @@ use super::enrollment::{Person, Protection, SealedPerson};
 use super::{clamp_limit, parse_cursor, rfc3339, Page, Principal, Registro};
 use crate::crypto::IndexedField;
 use crate::db::models::{AlertRow, CompanionRow, NewChange, RecordRow};
-use crate::db::schema::{alerts, changes, companions, match_cases, records};
+use crate::db::schema::{alerts, changes, companions, records};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use diesel::prelude::*;
@@ -92,14 +92,18 @@ fn log_read(
     .map(|_| ())
 }
 
+/// The record `id`, unless it does not exist (404) or was deleted (`410 record_deleted`).
 fn load_live(conn: &mut DbConn, id: &str) -> ApiResult<RecordRow> {
-    records::table
+    let row = records::table
         .filter(records::id.eq(id))
-        .filter(records::deleted_at.is_null())
         .select(RecordRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::not_found("record"))
+        .ok_or_else(|| ApiError::not_found("record"))?;
+    if row.deleted_at.is_some() {
+        return Err(super::erasure::deleted());
+    }
+    Ok(row)
 }
 
 pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResult<RecordView> {
@@ -152,7 +156,9 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
             }
         }
         let declared_by: Vec<(String, String)> = companions::table
+            .inner_join(records::table.on(records::id.eq(companions::record_id)))
             .filter(companions::companion_capture_id.eq(&row.capture_id))
+            .filter(records::deleted_at.is_null())
             .select((companions::record_id, companions::relationship))
             .load(c)?;
         for (rid, rel) in declared_by {
@@ -209,15 +215,26 @@ pub struct SearchQuery {
     pub limit: Option<i64>,
 }
 
+/// Most records one search page returns (API v1.1).
+pub const SEARCH_MAX_LIMIT: i64 = 100;
+
 /// Exact-match search. Document number, phone and family names are matched through their
-/// blind indexes. Each record returned is an access-log entry.
+/// blind indexes. A purpose is required, and each record returned is an access-log entry
+/// naming it, so `GET /audit?record_id=R` finds every search that showed R.
 pub fn search(
     reg: &Registro,
     who: &Principal,
     q: &SearchQuery,
-    purpose: Option<&str>,
+    purpose: &str,
 ) -> ApiResult<Page<RecordSummary>> {
     let limit = clamp_limit(q.limit)?;
+    if limit > SEARCH_MAX_LIMIT {
+        return Err(ApiError::client(
+            "invalid_query",
+            "limit must be between 1 and 100 for record searches",
+        ));
+    }
+    let purpose = Some(purpose);
     let cursor = parse_cursor(q.cursor.as_deref())?;
     let keys = reg.keys();
     let nonempty = |v: &Option<String>| {
@@ -293,9 +310,11 @@ pub fn search(
     })
 }
 
-/// Deletes a record (admin, with a reason): its personal and biometric data are erased, the
-/// row stays as a tombstone so the access log and cases keep their references, and every
-/// node drops it from its gallery through the change sequence.
+/// Deletes a record (admin, with a reason). The row stays as a tombstone (id, capture id, site
+/// and times) so the access log keeps its references and a replay of the capture answers
+/// `410 record_deleted`; everything personal goes, through the steps in
+/// [`super::erasure::STEPS`]. Every node drops it from its gallery through the change sequence.
+/// The reason is sealed in `deletions`; the access log names that row, never the reason.
 pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiResult<()> {
     let reason = reason.trim();
     if reason.is_empty() || reason.len() > 500 {
@@ -308,20 +327,21 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
         let row = load_live(c, id)?;
         let now = crate::db::now();
         let keys = reg.keys();
-        let empty_person = keys.seal(
-            id,
-            "person",
-            b"{\"person\":{},\"protection\":{},\"companions\":[]}",
-        )?;
-        let empty_bio = keys.seal(id, "biometrics", b"{\"face\":null,\"fingers\":[]}")?;
-        diesel::update(records::table.filter(records::seq.eq(row.seq)))
-            .set((
-                records::deleted_at.eq(Some(now)),
-                records::person_enc.eq(empty_person),
-                records::biometrics_enc.eq(empty_bio),
-                records::doc_index.eq(None::<String>),
-                records::phone_index.eq(None::<String>),
-                records::family_index.eq(None::<String>),
+        for step in super::erasure::STEPS {
+            step(c, &row)?;
+        }
+        let deletion_id = super::new_id("del");
+        diesel::insert_into(crate::db::schema::deletions::table)
+            .values((
+                crate::db::schema::deletions::id.eq(&deletion_id),
+                crate::db::schema::deletions::record_id.eq(id),
+                crate::db::schema::deletions::reason_enc.eq(keys.seal(
+                    &deletion_id,
+                    "reason",
+                    reason.as_bytes(),
+                )?),
+                crate::db::schema::deletions::deleted_by.eq(&who.actor),
+                crate::db::schema::deletions::deleted_at.eq(now),
             ))
             .execute(c)?;
         diesel::insert_into(changes::table)
@@ -331,14 +351,6 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 at: now,
             })
             .execute(c)?;
-        diesel::update(match_cases::table.filter(match_cases::status.eq("pending")))
-            .filter(
-                match_cases::record_a
-                    .eq(id)
-                    .or(match_cases::record_b.eq(id)),
-            )
-            .set(match_cases::status.eq("withdrawn"))
-            .execute(c)?;
         audit::append(
             c,
             &keys,
@@ -346,10 +358,16 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 who,
                 "record.delete",
                 Some(id.into()),
-                Some(reason.chars().take(500).collect()),
+                Some(format!("reason sealed in deletion {deletion_id}")),
                 200,
             ),
         )?;
+        // Under SQLite's write gate, once committed: no writer of this process sits in a
+        // transaction that the checkpoint would have to wait for.
+        let db = reg.db.clone();
+        crate::db::after_commit("erasure_checkpoint", move || {
+            super::erasure::after_commit(&db)
+        });
         Ok(row.seq)
     })?;
     reg.matcher.remove(seq);

@@ -16,6 +16,88 @@ use std::collections::BTreeMap;
 
 pub const DIMENSIONS: [&str; 5] = ["nationality", "month", "sex", "age_group", "site"];
 pub const SUPPRESS_BELOW: i64 = 5;
+/// How a cell hidden only so that a small cell cannot be derived is shown.
+pub const SECONDARY: &str = "suppressed";
+
+/// Whether `t` is midnight on the first day of a month.
+fn is_month_start(t: chrono::NaiveDateTime) -> bool {
+    use chrono::{Datelike, Timelike};
+    t.day() == 1 && t.num_seconds_from_midnight() == 0
+}
+
+/// How one cell is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Shown,
+    /// Primary suppression: the count is below [`SUPPRESS_BELOW`].
+    Small,
+    /// Secondary suppression: shown, it would let a small cell be derived.
+    Secondary,
+}
+
+/// Primary and secondary suppression of a table (docs/SECURITY.md, "Statistics").
+///
+/// Primary: every count below 5 is hidden. Secondary: the exact `total` and each marginal of
+/// this table (the sum along one dimension with the others fixed, which is a cell of the table
+/// `by` that dimension fewer, also served by the API) are sums of cells; a sum with exactly one
+/// hidden term gives that term away. So, until none is left, every such group (the whole table,
+/// and every line along each dimension) holding exactly one hidden cell and at least one shown
+/// one also hides its smallest shown cell. Ties break on the cell's key, so the answer is
+/// deterministic.
+pub fn suppression(cells: &[(Vec<String>, i64)]) -> Vec<Mark> {
+    let mut marks: Vec<Mark> = cells
+        .iter()
+        .map(|(_, n)| {
+            if *n < SUPPRESS_BELOW {
+                Mark::Small
+            } else {
+                Mark::Shown
+            }
+        })
+        .collect();
+    let dims = cells.first().map_or(0, |c| c.0.len());
+    // Groups: the whole table, then the lines along each dimension.
+    let mut groups: Vec<Vec<usize>> = vec![(0..cells.len()).collect()];
+    for d in 0..dims {
+        let mut lines: BTreeMap<Vec<&str>, Vec<usize>> = BTreeMap::new();
+        for (i, (key, _)) in cells.iter().enumerate() {
+            let rest: Vec<&str> = key
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != d)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            lines.entry(rest).or_default().push(i);
+        }
+        groups.extend(lines.into_values());
+    }
+    loop {
+        let mut changed = false;
+        for g in &groups {
+            let hidden = g.iter().filter(|&&i| marks[i] != Mark::Shown).count();
+            if hidden != 1 {
+                continue;
+            }
+            let pick = g
+                .iter()
+                .copied()
+                .filter(|&i| marks[i] == Mark::Shown)
+                .min_by(|&a, &b| {
+                    cells[a]
+                        .1
+                        .cmp(&cells[b].1)
+                        .then(cells[a].0.cmp(&cells[b].0))
+                });
+            if let Some(i) = pick {
+                marks[i] = Mark::Secondary;
+                changed = true;
+            }
+        }
+        if !changed {
+            return marks;
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FlowMatrix {
@@ -65,6 +147,16 @@ pub fn flows(
     let by = parse_by(by)?;
     let from = parse_instant("from", from)?;
     let to = parse_instant("to", to)?;
+    if who.role != Role::Admin {
+        for (name, t) in [("from", from), ("to", to)] {
+            if t.is_some_and(|t| !is_month_start(t)) {
+                return Err(ApiError::client(
+                    "window_not_whole_months",
+                    format!("{name} must be the first day of a month (YYYY-MM-01): auditors' windows are whole months"),
+                ));
+            }
+        }
+    }
     type Row = (
         chrono::NaiveDateTime,
         Option<String>,
@@ -105,17 +197,24 @@ pub fn flows(
             .collect();
         *counts.entry(key).or_default() += 1;
     }
+    let counts: Vec<(Vec<String>, i64)> = counts.into_iter().collect();
+    let marks = if suppress {
+        suppression(&counts)
+    } else {
+        vec![Mark::Shown; counts.len()]
+    };
     let cells = counts
         .into_iter()
-        .map(|(key, n)| {
+        .zip(marks)
+        .map(|((key, n), mark)| {
             let mut m = serde_json::Map::new();
             for (d, v) in by.iter().zip(key) {
                 m.insert(d.clone(), v.into());
             }
-            let count = if suppress && n < SUPPRESS_BELOW {
-                "<5".into()
-            } else {
-                n.into()
+            let count = match mark {
+                Mark::Shown => n.into(),
+                Mark::Small => "<5".into(),
+                Mark::Secondary => SECONDARY.into(),
             };
             m.insert("count".into(), count);
             m
@@ -158,4 +257,65 @@ pub fn to_csv(m: &FlowMatrix) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// No hidden cell is the only hidden term of the total or of any line.
+    fn no_single_hidden(cells: &[(Vec<String>, i64)], marks: &[Mark]) -> bool {
+        let dims = cells[0].0.len();
+        let mut groups: Vec<Vec<usize>> = vec![(0..cells.len()).collect()];
+        for d in 0..dims {
+            for i in 0..cells.len() {
+                let g: Vec<usize> = (0..cells.len())
+                    .filter(|&j| (0..dims).all(|k| k == d || cells[j].0[k] == cells[i].0[k]))
+                    .collect();
+                groups.push(g);
+            }
+        }
+        groups.iter().all(|g| {
+            let hidden = g.iter().filter(|&&i| marks[i] != Mark::Shown).count();
+            hidden != 1 || g.len() == 1
+        })
+    }
+
+    #[test]
+    fn one_small_cell_takes_a_second_with_it() {
+        let cells = vec![(key(&["HTI"]), 2), (key(&["COL"]), 9), (key(&["VEN"]), 7)];
+        let m = suppression(&cells);
+        assert_eq!(m, vec![Mark::Small, Mark::Shown, Mark::Secondary]);
+    }
+
+    #[test]
+    fn lines_of_two_dimensional_tables_hold_zero_or_two_hidden_cells() {
+        // Seeded pseudo-random tables: the property holds for every one.
+        let mut s = 0x9e3779b97f4a7c15u64;
+        for _ in 0..300 {
+            let mut cells = Vec::new();
+            for a in ["A", "B", "C", "D"] {
+                for b in ["F", "M", "X"] {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    if !s.is_multiple_of(5) {
+                        cells.push((key(&[a, b]), (s >> 20) as i64 % 14 + 1));
+                    }
+                }
+            }
+            if cells.is_empty() {
+                continue;
+            }
+            let m = suppression(&cells);
+            assert!(no_single_hidden(&cells, &m), "{cells:?} {m:?}");
+            for (c, mark) in cells.iter().zip(&m) {
+                assert_eq!(c.1 < SUPPRESS_BELOW, *mark == Mark::Small);
+            }
+        }
+    }
 }
