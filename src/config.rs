@@ -32,6 +32,17 @@ pub struct Config {
     pub possible_threshold: f64,
     /// How often a node polls the change sequence for other nodes' enrollments (ms).
     pub follow_interval_ms: u64,
+    /// Admission control (`service::admission`): units of biometric work (photos plus
+    /// fingers) that may wait for the engine before new work is refused with `503 overloaded`.
+    pub max_queue: u64,
+    /// Longest a biometric request waits before it is started or refused (ms).
+    pub max_wait_ms: u64,
+    /// Biometric jobs running at once (0: engine threads + 1).
+    pub max_running: usize,
+    /// How long a request waits for a database connection before `503 database_unavailable`.
+    pub db_connect_timeout_ms: u64,
+    /// On `SIGTERM`, how long in-flight requests may take to finish (s).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {
@@ -65,6 +76,11 @@ impl Config {
             duplicate_threshold: 8.0 / 12.0,
             possible_threshold: 6.0 / 12.0,
             follow_interval_ms: 1000,
+            max_queue: 256,
+            max_wait_ms: 5000,
+            max_running: 0,
+            db_connect_timeout_ms: 5000,
+            shutdown_grace_secs: 30,
         }
     }
 }

@@ -7,6 +7,7 @@ mod auth_roles;
 mod dedup;
 mod durability;
 mod enrollment;
+mod faults;
 mod indicators;
 mod nodes;
 mod ops;

@@ -130,6 +130,7 @@ pub fn server(
     listener: std::net::TcpListener,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
+    let grace = reg.config.shutdown_grace_secs;
     let mut http = actix_web::HttpServer::new(move || {
         let metrics_reg = reg.clone();
         actix_web::App::new()
@@ -152,7 +153,7 @@ pub fn server(
             })
             .wrap(middleware::Compress::default())
     })
-    .shutdown_timeout(10);
+    .shutdown_timeout(grace);
     if workers > 0 {
         http = http.workers(workers);
     }
