@@ -244,7 +244,7 @@ impl Db {
     {
         let mut pooled = self.pool.get()?;
         let conn: &mut DbConn = &mut pooled;
-        conn.transaction(f)
+        transaction(conn, f)
     }
 
     /// Runs `f` in a write transaction, serialised with every other writer (see module docs).
@@ -262,9 +262,9 @@ impl Db {
                 if cap > 0 {
                     diesel::sql_query(format!("PRAGMA max_page_count = {cap}")).execute(conn)?;
                 }
-                conn.transaction(f)
+                transaction(conn, f)
             }
-            Backend::Postgres => conn.transaction(|c| {
+            Backend::Postgres => transaction(conn, |c| {
                 diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
                     .execute(c)?;
                 f(c)
@@ -277,6 +277,29 @@ impl Db {
             .get_timeout(Duration::from_secs(2))
             .map(|mut c| diesel::sql_query("SELECT 1").execute(&mut *c).is_ok())
             .unwrap_or(false)
+    }
+}
+
+/// `conn.transaction(f)`, except that when `f` fails its own error is returned even if the
+/// rollback fails too. After `SQLITE_FULL` (or a lost connection) the transaction may already be
+/// gone, and diesel would otherwise answer with the rollback's "no transaction is active"
+/// instead of the error that says what happened.
+fn transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let mut failed = None;
+    let res = conn.transaction::<T, diesel::result::Error, _>(|c| match f(c) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            failed = Some(e);
+            Err(diesel::result::Error::RollbackTransaction)
+        }
+    });
+    match (res, failed) {
+        (Ok(v), _) => Ok(v),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(E::from(e)),
     }
 }
 
