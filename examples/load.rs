@@ -30,6 +30,8 @@ use std::time::{Duration, Instant};
 
 const SEED: u64 = 20261129;
 
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
 fn masters(id: u64) -> [MasterFinger; 2] {
     let mut g = SyntheticGenerator::new(
         SEED ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
@@ -125,7 +127,6 @@ fn run(
     make: &(dyn Fn(u64) -> Value + Sync),
 ) -> Outcome {
     let stop = AtomicBool::new(false);
-    let seq = AtomicU64::new(0);
     let lat = Mutex::new(Vec::new());
     let refused = AtomicU64::new(0);
     let other = Mutex::new(Vec::new());
@@ -138,7 +139,8 @@ fn run(
                     .build()
                     .into();
                 while !stop.load(Ordering::Relaxed) {
-                    let body = make(seq.fetch_add(1, Ordering::Relaxed));
+                    // One sequence over all runs: capture ids never repeat (no replays).
+                    let body = make(SEQ.fetch_add(1, Ordering::Relaxed));
                     let t0 = Instant::now();
                     let r = agent
                         .post(&format!("{base}{path}"))
