@@ -40,6 +40,17 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// Reverse proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<String>,
+    /// Admission control (`service::admission`): units of biometric work (photos plus
+    /// fingers) that may wait for the engine before new work is refused with `503 overloaded`.
+    pub max_queue: u64,
+    /// Longest a biometric request waits before it is started or refused (ms).
+    pub max_wait_ms: u64,
+    /// Biometric jobs running at once (0: engine threads + 1).
+    pub max_running: usize,
+    /// How long a request waits for a database connection before `503 database_unavailable`.
+    pub db_connect_timeout_ms: u64,
+    /// On `SIGTERM`, how long in-flight requests may take to finish (s).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Config {
@@ -77,6 +88,11 @@ impl Config {
             tls_cert: None,
             tls_key: None,
             trusted_proxies: Vec::new(),
+            max_queue: 256,
+            max_wait_ms: 5000,
+            max_running: 0,
+            db_connect_timeout_ms: 5000,
+            shutdown_grace_secs: 30,
         }
     }
 }

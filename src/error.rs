@@ -19,6 +19,14 @@ pub enum ApiError {
     /// A dependency (database, engine) is not ready or overloaded: 503.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// A condition the operator can fix or that passes (`storage_full`,
+    /// `database_unavailable`, `overloaded`): its own code, and `Retry-After` when set.
+    #[error("{code}: {message}")]
+    Fault {
+        code: &'static str,
+        message: String,
+        retry_after: Option<u64>,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -41,9 +49,42 @@ impl ApiError {
             ApiError::Client { code, .. } => code,
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::Fault { code, .. } => code,
+        }
+    }
+
+    /// `503 overloaded`: more work is waiting than can start in time.
+    pub fn overloaded(retry_after: u64) -> Self {
+        ApiError::Fault {
+            code: "overloaded",
+            message: "the server has more work waiting than it can start in time; retry later"
+                .into(),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// `503 database_unavailable`: the database cannot be reached now.
+    pub fn database_unavailable() -> Self {
+        ApiError::Fault {
+            code: "database_unavailable",
+            message: "the database cannot be reached; retry later".into(),
+            retry_after: Some(DATABASE_RETRY_AFTER_SECS),
+        }
+    }
+
+    /// `507 storage_full`: the store has no room; nothing was written.
+    pub fn storage_full() -> Self {
+        ApiError::Fault {
+            code: "storage_full",
+            message: "the store is full; nothing was written".into(),
+            retry_after: None,
         }
     }
 }
+
+/// `Retry-After` for `database_unavailable`: long enough for a connection to be re-established
+/// after a PostgreSQL restart, short enough not to idle a device.
+pub const DATABASE_RETRY_AFTER_SECS: u64 = 2;
 
 /// The table: every stable code and its HTTP status. Codes not listed here are 422
 /// (a well-formed request whose content we cannot accept), which is what the biometric
@@ -64,6 +105,8 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "audit_chain_broken" => StatusCode::CONFLICT,
         "record_deleted" => StatusCode::GONE,
         "window_not_whole_months" => StatusCode::BAD_REQUEST,
+        "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
+        "database_unavailable" | "overloaded" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }
@@ -101,8 +144,17 @@ impl ResponseError for ApiError {
                 tracing::warn!(error = %ctx, "unavailable");
                 "service unavailable, try again"
             }
+            ApiError::Fault { message, .. } => message.as_str(),
         };
-        HttpResponse::build(self.status_code()).json(error_body(self.code(), message))
+        let mut res = HttpResponse::build(self.status_code());
+        if let ApiError::Fault {
+            retry_after: Some(s),
+            ..
+        } = self
+        {
+            res.insert_header((actix_web::http::header::RETRY_AFTER, s.to_string()));
+        }
+        res.json(error_body(self.code(), message))
     }
 }
 
@@ -110,14 +162,25 @@ impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => ApiError::not_found("resource"),
-            other => ApiError::Internal(format!("database: {other}")),
+            other => match crate::db::fault::classify(&other) {
+                Some(crate::db::fault::Fault::StorageFull) => {
+                    tracing::warn!(error = %other, "storage full");
+                    ApiError::storage_full()
+                }
+                Some(crate::db::fault::Fault::Unavailable) => {
+                    tracing::warn!(error = %other, "database unavailable");
+                    ApiError::database_unavailable()
+                }
+                None => ApiError::Internal(format!("database: {other}")),
+            },
         }
     }
 }
 
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        ApiError::Unavailable(format!("database pool: {e}"))
+        tracing::warn!(error = %e, "database pool: no connection in time");
+        ApiError::database_unavailable()
     }
 }
 

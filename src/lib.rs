@@ -15,4 +15,5 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod indicators;
+pub mod logsink;
 pub mod service;

@@ -24,6 +24,10 @@ struct Cli {
     /// Master key file (default: registro.key beside the SQLite file).
     #[arg(long, global = true, env = "REGISTRO_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Append the JSON log to this file instead of stderr. A destination that fails (full
+    /// disk) never stops the service: lines are dropped and counted in /metrics.
+    #[arg(long, global = true, env = "REGISTRO_LOG_FILE")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +60,16 @@ enum Command {
         /// comma-separated (default: none, the header is ignored).
         #[arg(long, env = "REGISTRO_TRUSTED_PROXIES", value_delimiter = ',')]
         trusted_proxies: Vec<String>,
+        /// Units of biometric work (photos plus fingers) that may wait for the engine before
+        /// new work is refused with 503 overloaded.
+        #[arg(long, env = "REGISTRO_MAX_QUEUE", default_value_t = 256)]
+        max_queue: u64,
+        /// Longest a biometric request waits before it is started or refused (ms).
+        #[arg(long, env = "REGISTRO_MAX_WAIT_MS", default_value_t = 5000)]
+        max_wait_ms: u64,
+        /// On SIGTERM, how long in-flight requests may take to finish (s).
+        #[arg(long, env = "REGISTRO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+        shutdown_grace_secs: u64,
     },
     /// Run pending migrations and exit.
     Migrate,
@@ -106,14 +120,26 @@ enum KeysCommand {
     Rotate,
 }
 
-fn init_logging() {
+fn init_logging(log_file: Option<&std::path::Path>) -> anyhow::Result<registro::logsink::Guard> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("REGISTRO_LOG")
         .unwrap_or_else(|_| "info".into());
+    let dest: Box<dyn std::io::Write + Send> = match log_file {
+        Some(p) => Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .with_context(|| format!("cannot open the log file {}", p.display()))?,
+        ),
+        None => Box::new(std::io::stderr()),
+    };
+    let (sink, guard) = registro::logsink::start(dest).context("cannot start the log writer")?;
     tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(sink)
         .init();
+    Ok(guard)
 }
 
 fn config(cli: &Cli) -> Config {
@@ -126,7 +152,7 @@ fn config(cli: &Cli) -> Config {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging();
+    let _log = init_logging(cli.log_file.as_deref())?;
     let mut cfg = config(&cli);
     match cli.command {
         Command::Serve {
@@ -142,6 +168,13 @@ fn main() -> anyhow::Result<()> {
             cfg.tls_cert = tls_cert;
             cfg.tls_key = tls_key;
             cfg.trusted_proxies = trusted_proxies;
+            max_queue,
+            max_wait_ms,
+            shutdown_grace_secs,
+        } => {
+            cfg.max_queue = max_queue;
+            cfg.max_wait_ms = max_wait_ms;
+            cfg.shutdown_grace_secs = shutdown_grace_secs;
             cfg.listen = listen;
             cfg.body_limit = body_limit;
             cfg.workers = workers;

@@ -8,6 +8,7 @@ mod credentials;
 mod dedup;
 mod durability;
 mod enrollment;
+mod faults;
 mod indicators;
 mod nodes;
 mod ops;

@@ -12,12 +12,14 @@
 //!   That is what keeps the hash-chained access log linear across many nodes: two writers
 //!   never read the same chain head.
 
+pub mod fault;
 pub mod models;
 pub mod schema;
 
 use diesel::prelude::*;
-use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection};
+use diesel::r2d2::{self, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -72,6 +74,7 @@ pub fn parse_url(url: &str) -> Result<(Backend, String), DbError> {
 pub struct Manager {
     backend: Backend,
     target: String,
+    storage: Arc<fault::StorageState>,
 }
 
 impl ManageConnection for Manager {
@@ -98,11 +101,15 @@ impl ManageConnection for Manager {
                         .execute(&mut c)
                         .map_err(r2d2::Error::QueryError)?;
                 }
+                c.set_instrumentation(fault::watcher(self.storage.clone()));
                 Ok(DbConn::Sqlite(c))
             }
-            Backend::Postgres => diesel::PgConnection::establish(&self.target)
-                .map(DbConn::Postgres)
-                .map_err(r2d2::Error::ConnectionError),
+            Backend::Postgres => {
+                let mut c = diesel::PgConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                c.set_instrumentation(fault::watcher(self.storage.clone()));
+                Ok(DbConn::Postgres(c))
+            }
         }
     }
 
@@ -113,8 +120,10 @@ impl ManageConnection for Manager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection whose transaction state was lost (a failed rollback after a lost
+    /// connection or `SQLITE_FULL`) is dropped rather than handed to the next caller.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        std::thread::panicking() || conn.is_broken()
     }
 }
 
@@ -126,11 +135,28 @@ pub struct Db {
     pool: Pool<Manager>,
     backend: Backend,
     write_gate: Arc<Mutex<()>>,
+    storage: Arc<fault::StorageState>,
+    /// SQLite only: `max_page_count` applied to every write (0: never set, SQLite's default).
+    max_pages: Arc<AtomicU64>,
+    /// SQLite only: the database file.
+    sqlite_path: Option<std::path::PathBuf>,
 }
+
+/// The largest `max_page_count` SQLite accepts: what "no cap" is set back to.
+const NO_PAGE_CAP: u64 = 0xFFFF_FFFE;
+
+/// How long a caller waits for a pooled connection before the database counts as
+/// unavailable (`503 database_unavailable`), unless [`Db::open_with`] says otherwise.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Db {
     /// Connects, and runs pending migrations.
     pub fn open(url: &str, pool_size: u32) -> Result<Db, DbError> {
+        Self::open_with(url, pool_size, CONNECT_TIMEOUT)
+    }
+
+    /// [`Db::open`] with the time a caller may wait for a connection.
+    pub fn open_with(url: &str, pool_size: u32, connect_timeout: Duration) -> Result<Db, DbError> {
         let (backend, target) = parse_url(url)?;
         if backend == Backend::Sqlite {
             if let Some(parent) = std::path::Path::new(&target).parent() {
@@ -139,7 +165,13 @@ impl Db {
                 }
             }
         }
-        let manager = Manager { backend, target };
+        let storage = Arc::new(fault::StorageState::default());
+        let sqlite_path = (backend == Backend::Sqlite).then(|| std::path::PathBuf::from(&target));
+        let manager = Manager {
+            backend,
+            target,
+            storage: storage.clone(),
+        };
         // Connect once outside the pool so that the real error (host down, bad password,
         // unwritable file) reaches the user instead of a pool time-out.
         let mut first = manager
@@ -150,14 +182,54 @@ impl Db {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(30))
+            .connection_timeout(connect_timeout)
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;
         Ok(Db {
             pool,
             backend,
             write_gate: Arc::new(Mutex::new(())),
+            storage,
+            max_pages: Arc::new(AtomicU64::new(0)),
+            sqlite_path,
         })
+    }
+
+    /// What the last writes learnt about storage (see [`fault::StorageState`]).
+    pub fn storage(&self) -> &fault::StorageState {
+        &self.storage
+    }
+
+    /// SQLite only: caps the database at `pages` pages (`PRAGMA max_page_count`) for every
+    /// following write; `None` lifts the cap. An operator's size limit, and how the fault
+    /// suite fills the store without filling a disk.
+    pub fn set_max_pages(&self, pages: Option<u64>) {
+        self.max_pages.store(
+            pages.unwrap_or(NO_PAGE_CAP).min(NO_PAGE_CAP),
+            Ordering::Release,
+        );
+    }
+
+    /// Whether storage is full now: the last write failed for space (until a write
+    /// commits), or, on SQLite, the page cap is reached or the disk has less than
+    /// [`fault::MIN_FREE_BYTES`] free. Clears the remembered state when SQLite finds room.
+    pub fn storage_full(&self) -> bool {
+        if self.backend != Backend::Sqlite {
+            return self.storage.is_full();
+        }
+        let Ok(mut c) = self.pool.get_timeout(Duration::from_secs(1)) else {
+            return self.storage.is_full();
+        };
+        let cap =
+            Some(self.max_pages.load(Ordering::Acquire)).filter(|c| (1..NO_PAGE_CAP).contains(c));
+        match fault::sqlite_full(&mut c, cap, self.sqlite_path.as_deref()) {
+            Some(true) => true,
+            Some(false) => {
+                self.storage.set_full(false);
+                false
+            }
+            None => self.storage.is_full(),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -175,7 +247,7 @@ impl Db {
     {
         let mut pooled = self.pool.get()?;
         let conn: &mut DbConn = &mut pooled;
-        conn.transaction(f)
+        transaction(conn, f)
     }
 
     /// Runs `f` in a write transaction, serialised with every other writer (see module docs).
@@ -192,12 +264,16 @@ impl Db {
         match self.backend {
             Backend::Sqlite => {
                 let _guard = self.write_gate.lock().unwrap_or_else(|p| p.into_inner());
-                let out = conn.transaction(f);
+                let cap = self.max_pages.load(Ordering::Acquire);
+                if cap > 0 {
+                    diesel::sql_query(format!("PRAGMA max_page_count = {cap}")).execute(conn)?;
+                }
+                let out = transaction(conn, f);
                 run_after_commit(out.is_ok());
                 out
             }
             Backend::Postgres => {
-                let out = conn.transaction(|c| {
+                let out = transaction(conn, |c| {
                     diesel::sql_query(format!("SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"))
                         .execute(c)?;
                     f(c)
@@ -210,7 +286,7 @@ impl Db {
 
     pub fn ping(&self) -> bool {
         self.pool
-            .get()
+            .get_timeout(Duration::from_secs(2))
             .map(|mut c| diesel::sql_query("SELECT 1").execute(&mut *c).is_ok())
             .unwrap_or(false)
     }
@@ -243,6 +319,29 @@ fn run_after_commit(committed: bool) {
         for (_, f) in work {
             f();
         }
+    }
+}
+
+/// `conn.transaction(f)`, except that when `f` fails its own error is returned even if the
+/// rollback fails too. After `SQLITE_FULL` (or a lost connection) the transaction may already be
+/// gone, and diesel would otherwise answer with the rollback's "no transaction is active"
+/// instead of the error that says what happened.
+fn transaction<T, E>(conn: &mut DbConn, f: impl FnOnce(&mut DbConn) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    let mut failed = None;
+    let res = conn.transaction::<T, diesel::result::Error, _>(|c| match f(c) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            failed = Some(e);
+            Err(diesel::result::Error::RollbackTransaction)
+        }
+    });
+    match (res, failed) {
+        (Ok(v), _) => Ok(v),
+        (Err(_), Some(e)) => Err(e),
+        (Err(e), None) => Err(E::from(e)),
     }
 }
 

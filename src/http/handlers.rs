@@ -11,7 +11,7 @@ use crate::service::identify::{IdentifyRequest, IdentifyResponse};
 use crate::service::records::{RecordSummary, RecordView, SearchQuery};
 use crate::service::stats::FlowMatrix;
 use crate::service::{
-    auth, cases, credentials, enrollment, identify, records, stats, Page, Registro,
+    admission, auth, cases, credentials, enrollment, identify, records, stats, Page, Registro,
 };
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -127,7 +127,14 @@ pub async fn enroll(
 ) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let body = who.inner.into_inner();
-    match blocking(move || enrollment::enroll(&reg, &who.principal, body)).await? {
+    let units = admission::units(body.photo.is_some() as usize, body.fingerprints.len());
+    let ticket = reg.admission.admit(units).await?;
+    match blocking(move || {
+        let _ticket = ticket;
+        enrollment::enroll(&reg, &who.principal, body)
+    })
+    .await?
+    {
         Enrolled::Created(r) => Ok(HttpResponse::Created().json(r)),
         Enrolled::Replayed(v) => Ok(HttpResponse::Ok().json(v)),
     }
@@ -154,7 +161,12 @@ pub async fn enroll_batch(
 ) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let items = who.inner.into_inner().enrollments;
-    let results = blocking(move || identify::batch(&reg, &who.principal, items)).await?;
+    let ticket = reg.admission.admit(admission::batch_units(&items)).await?;
+    let results = blocking(move || {
+        let _ticket = ticket;
+        identify::batch(&reg, &who.principal, items)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(BatchResponse { results }))
 }
 
@@ -168,7 +180,13 @@ pub async fn identify_route(
 ) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let body = who.inner.into_inner();
-    let r = blocking(move || identify::identify(&reg, &who.principal, body)).await?;
+    let units = admission::units(body.photo.is_some() as usize, body.fingerprints.len());
+    let ticket = reg.admission.admit(units).await?;
+    let r = blocking(move || {
+        let _ticket = ticket;
+        identify::identify(&reg, &who.principal, body)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(r))
 }
 
@@ -449,14 +467,18 @@ pub async fn healthz() -> HttpResponse {
 #[get("/readyz")]
 pub async fn readyz(reg: State) -> HttpResponse {
     let reg = reg.get_ref().clone();
-    let db_ok = web::block({
+    let (db_ok, full) = web::block({
         let reg = reg.clone();
-        move || reg.db.ping()
+        move || {
+            let ok = reg.db.ping();
+            (ok, ok && reg.db.storage_full())
+        }
     })
     .await
-    .unwrap_or(false);
-    let ready = db_ok && reg.is_ready();
-    let body = serde_json::json!({"ready": ready, "database": db_ok, "gallery_loaded": reg.is_ready(), "gallery_records": reg.matcher.len()});
+    .unwrap_or((false, false));
+    let ready = db_ok && !full && reg.is_ready();
+    let storage = if full { "full" } else { "ok" };
+    let body = serde_json::json!({"ready": ready, "database": db_ok, "storage": storage, "gallery_loaded": reg.is_ready(), "gallery_records": reg.matcher.len()});
     if ready {
         HttpResponse::Ok().json(body)
     } else {
@@ -470,7 +492,7 @@ pub async fn readyz(reg: State) -> HttpResponse {
 pub async fn metrics(reg: State) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(reg.metrics.render(reg.matcher.len()))
+        .body(reg.metrics.render(reg.matcher.len()) + &admission::render_metrics(&reg.admission))
 }
 
 /// This document.

@@ -169,6 +169,7 @@ pub fn server(
             ))
         }
     };
+    let grace = reg.config.shutdown_grace_secs;
     let mut http = actix_web::HttpServer::new(move || {
         let metrics_reg = reg.clone();
         actix_web::App::new()
@@ -192,7 +193,7 @@ pub fn server(
             .wrap(middleware::Compress::default())
             .wrap_fn(security_headers)
     })
-    .shutdown_timeout(10);
+    .shutdown_timeout(grace);
     if workers > 0 {
         http = http.workers(workers);
     }

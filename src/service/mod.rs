@@ -1,6 +1,7 @@
 //! The rules and the transactions. Handlers call one function here; every read of personal or
 //! match data writes its access-log entry in the same transaction as the read.
 
+pub mod admission;
 pub mod audit;
 pub mod auth;
 pub mod auth_state;
@@ -80,15 +81,26 @@ pub struct Registro {
     ready: AtomicBool,
     /// What the last online verification of the access log established.
     pub audit_state: audit::VerifyState,
+    /// The bounded queue in front of the engine pool.
+    pub admission: Arc<admission::Admission>,
 }
 
 impl Registro {
     /// Opens the store, checks the key file against it, and loads the engines.
     pub fn open(config: Config) -> anyhow::Result<Arc<Registro>> {
-        let db = Db::open(&config.database_url, config.pool_size)?;
+        let db = Db::open_with(
+            &config.database_url,
+            config.pool_size,
+            std::time::Duration::from_millis(config.db_connect_timeout_ms.max(1)),
+        )?;
         let ring = KeyRing::load_or_create(&config.key_file, true)?;
         keys::check_or_register(&db, &ring)?;
         let matcher = matching::Matcher::new(&config)?;
+        let admission = Arc::new(admission::Admission::new(
+            config.max_running,
+            config.max_queue,
+            std::time::Duration::from_millis(config.max_wait_ms),
+        ));
         let reg = Arc::new(Registro {
             auth: auth::AuthState::new(&config),
             metrics: metrics::Metrics::default(),
@@ -98,6 +110,7 @@ impl Registro {
             config,
             ready: AtomicBool::new(false),
             audit_state: audit::VerifyState::default(),
+            admission,
         });
         auth::start_denied_flusher(&reg);
         Ok(reg)
