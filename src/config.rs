@@ -32,6 +32,9 @@ pub struct Config {
     pub possible_threshold: f64,
     /// How often a node polls the change sequence for other nodes' enrollments (ms).
     pub follow_interval_ms: u64,
+    /// Soft and hard capture-quality limits and the duplicate-finger threshold (API.md v1.1
+    /// "Capture checks"; docs/FACE.md and docs/FINGER.md, "Capture quality").
+    pub capture_limits: crate::biometrics::quality::CaptureLimits,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             duplicate_threshold: 8.0 / 12.0,
             possible_threshold: 6.0 / 12.0,
             follow_interval_ms: 1000,
+            capture_limits: Default::default(),
         }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 mod access_log;
 mod auth_roles;
+mod capture;
 mod dedup;
 mod durability;
 mod enrollment;

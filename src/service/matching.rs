@@ -11,7 +11,8 @@
 //! (so a person found by the face is also scored on the fingers, and vice versa), and fuses
 //! them ([`crate::biometrics::fusion`]).
 
-use crate::biometrics::{face, finger, fusion};
+use super::capture;
+use crate::biometrics::{face, finger, fusion, quality};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use base64::Engine as _;
@@ -40,14 +41,20 @@ pub struct FingerInput {
     pub minutiae: Option<Vec<serde_json::Value>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FaceFeatures {
     pub embedding: Vec<f32>,
     pub quality: f32,
     pub faces_found: usize,
+    /// Accepted below a soft capture limit ([`super::capture`]): its evidence counts for less.
+    #[serde(default)]
+    pub low_quality: bool,
+    /// The capture measures (kept for the answer, not stored).
+    #[serde(skip)]
+    pub measures: Option<face::FaceMeasures>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FingerFeatures {
     pub position: u8,
     pub format: String,
@@ -59,6 +66,12 @@ pub struct FingerFeatures {
     #[serde(with = "b64")]
     pub features: Vec<u8>,
     pub minutiae: usize,
+    /// Accepted below a soft capture limit ([`super::capture`]): its evidence counts for less.
+    #[serde(default)]
+    pub low_quality: bool,
+    /// The capture measures (kept for the answer, not stored).
+    #[serde(skip)]
+    pub measures: Option<quality::FingerMeasures>,
 }
 
 /// What the engines made of one submission; sealed as the record's `biometrics` field.
@@ -147,12 +160,32 @@ pub struct Matcher {
     face_gallery: RwLock<face::FaceGallery>,
     finger_gallery: RwLock<finger::FingerGallery>,
     stored: RwLock<HashMap<i64, Arc<Stored>>>,
+    limits: quality::CaptureLimits,
 }
 
 /// What the matcher keeps per record for direct comparisons.
 struct Stored {
     face: Option<Vec<f32>>,
     fingers: Vec<(u8, finger::FingerFeatures)>,
+    /// Evidence weight of the face and of each finger (in `fingers` order): 1, or
+    /// [`LOW_QUALITY_WEIGHT`] for a capture accepted with a `low_quality` flag.
+    face_weight: f64,
+    finger_weights: Vec<f64>,
+}
+
+/// (score with the weighted FMR, per-finger (stored position, score), weighted FMR).
+type WeightedFingers = (f32, Vec<(u8, f32)>, f64);
+
+/// The weight of low-quality evidence: its decades of evidence are halved (its FMR is
+/// raised to this power). A conservative choice, not a fitted one: it can only lower a score.
+pub const LOW_QUALITY_WEIGHT: f64 = 0.5;
+
+fn weight(low_quality: bool) -> f64 {
+    if low_quality {
+        LOW_QUALITY_WEIGHT
+    } else {
+        1.0
+    }
 }
 
 fn finger_error(e: finger::FingerError) -> ApiError {
@@ -204,6 +237,7 @@ impl Matcher {
             face_gallery: RwLock::new(face::FaceGallery::new()),
             finger_gallery: RwLock::new(finger::FingerGallery::new()),
             stored: RwLock::default(),
+            limits: config.capture_limits,
         })
     }
 
@@ -212,7 +246,7 @@ impl Matcher {
         self.pool.install(f)
     }
 
-    fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView)> {
+    fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView, bool)> {
         let position = f.position as u8;
         match f.format.as_str() {
             "minutiae-json" => {
@@ -238,12 +272,12 @@ impl Matcher {
                     &minutiae,
                 )
                 .map_err(finger_error)?;
-                Ok((raw, view))
+                Ok((raw, view, false))
             }
             "image" => {
                 let raw = decode_b64("finger_image_undecodable", f.image.as_deref().unwrap_or(""))?;
                 let view = finger::extract_from_image(position, &raw).map_err(finger_error)?;
-                Ok((raw, view))
+                Ok((raw, view, false))
             }
             fmt if FORMATS.contains(&fmt) => {
                 let raw = decode_b64("template_undecodable", f.template.as_deref().unwrap_or(""))?;
@@ -251,7 +285,7 @@ impl Matcher {
                 let view = pick_view(record, position).ok_or_else(|| {
                     ApiError::client("template_no_views", "the template holds no finger view")
                 })?;
-                Ok((raw, view))
+                Ok((raw, view, true))
             }
             _ => Err(ApiError::client(
                 "unknown_template_format",
@@ -260,8 +294,20 @@ impl Matcher {
         }
     }
 
-    /// Turns a submission into features. Bad input is a 422 with the engine's code.
+    /// Turns a submission into features. Bad input is a 422 with the engine's code; then the
+    /// capture checks of [`capture`]: `multiple_faces`, `duplicate_finger`, `low_quality`.
     pub fn extract(&self, photo: Option<&[u8]>, fingers: &[FingerInput]) -> ApiResult<Extracted> {
+        self.extract_in(photo, None, fingers)
+    }
+
+    /// [`Matcher::extract`] with the face to use named by a box (x, y, w, h in pixels of the
+    /// photo): a photo with several faces is then accepted, and that face described.
+    pub fn extract_in(
+        &self,
+        photo: Option<&[u8]>,
+        face_box: Option<[f32; 4]>,
+        fingers: &[FingerInput],
+    ) -> ApiResult<Extracted> {
         for f in fingers {
             if !FORMATS.contains(&f.format.as_str()) {
                 return Err(ApiError::client(
@@ -276,46 +322,91 @@ impl Matcher {
                     let (Some(photo), Some(engine)) = (photo, &self.face) else {
                         return Ok(None);
                     };
-                    let a = engine.analyze(photo).map_err(face_error)?;
+                    let a = engine.analyze_in(photo, face_box).map_err(face_error)?;
                     Ok(Some(FaceFeatures {
                         embedding: a.embedding,
                         quality: a.quality,
                         faces_found: a.faces_found,
+                        low_quality: false,
+                        measures: Some(a.measures),
                     }))
                 },
-                || -> ApiResult<Vec<FingerFeatures>> {
+                || -> ApiResult<Vec<(FingerFeatures, finger::FingerFeatures)>> {
                     fingers
                         .par_iter()
                         .map(|f| {
-                            let (raw, view) = Self::finger_view(f)?;
+                            let (raw, view, from_record) = Self::finger_view(f)?;
                             let feats = finger::FingerFeatures::extract(&view);
-                            Ok(FingerFeatures {
+                            let out = FingerFeatures {
                                 position: f.position as u8,
                                 format: f.format.clone(),
                                 raw,
                                 minutiae: feats.minutiae_count(),
                                 features: feats.to_bytes(),
-                            })
+                                low_quality: false,
+                                measures: Some(quality::finger_measures(&view, from_record)),
+                            };
+                            Ok((out, feats))
                         })
                         .collect()
                 },
             );
-            Ok(Extracted {
-                face: face?,
-                fingers: fingers?,
-            })
+            let face = face?;
+            let (fingers, decoded): (Vec<FingerFeatures>, Vec<finger::FingerFeatures>) =
+                fingers?.into_iter().unzip();
+            let mut ex = Extracted { face, fingers };
+            capture::check_faces(&ex, face_box.is_some())?;
+            capture::check_duplicate_fingers(&ex, &decoded, self.limits.duplicate_finger_score)?;
+            capture::check_quality(&mut ex, &self.limits)?;
+            Ok(ex)
         })
     }
 
-    fn decode_fingers(ex: &Extracted) -> Vec<(u8, finger::FingerFeatures)> {
+    /// The capture limits this matcher checks submissions against.
+    pub fn limits(&self) -> &quality::CaptureLimits {
+        &self.limits
+    }
+
+    /// The fingers of `ex` decoded, each with its evidence weight.
+    fn decode_weighted(ex: &Extracted) -> Vec<(u8, finger::FingerFeatures, f64)> {
         ex.fingers
             .iter()
             .filter_map(|f| {
                 finger::FingerFeatures::from_bytes(&f.features)
                     .ok()
-                    .map(|x| (f.position, x))
+                    .map(|x| (f.position, x, weight(f.low_quality)))
             })
             .collect()
+    }
+
+    /// [`Matcher::finger_score`] with low-quality evidence down-weighted: per probe finger the
+    /// best stored finger, its FMR raised to the smaller weight of the two fingers, the FMRs
+    /// multiplied over the fingers. Returns (score with that FMR, per-finger scores, FMR).
+    fn weighted_finger_score(
+        probe: &[(u8, finger::FingerFeatures)],
+        probe_weights: &[f64],
+        stored: &Stored,
+    ) -> Option<WeightedFingers> {
+        let mut per = Vec::new();
+        let mut log_fmr = 0f64;
+        for ((pos, pf), pw) in probe.iter().zip(probe_weights) {
+            let best = stored
+                .fingers
+                .iter()
+                .zip(&stored.finger_weights)
+                .filter(|((sp, _), _)| *pos == 0 || *sp == 0 || sp == pos)
+                .map(|((sp, sf), sw)| (*sp, finger::compare(pf, sf), *sw))
+                .max_by(|a, b| a.1.total_cmp(&b.1));
+            if let Some((sp, score, sw)) = best {
+                per.push((sp, score));
+                log_fmr += pw.min(sw) * finger::false_match_rate_at(score).log10();
+            }
+        }
+        if per.is_empty() {
+            return None;
+        }
+        let fmr = 10f64.powf(log_fmr);
+        Some((finger::score_at_false_match_rate(fmr), per, fmr))
     }
 
     /// Finger score of a probe against one stored record: per probe finger the best stored
@@ -345,8 +436,13 @@ impl Matcher {
 
     /// The best `k` gallery entries for a probe, best first.
     pub fn search(&self, probe: &Extracted, k: usize) -> Vec<Candidate> {
-        let probe_fingers = Self::decode_fingers(probe);
+        let (probe_fingers, probe_weights): (Vec<_>, Vec<f64>) = Self::decode_weighted(probe)
+            .into_iter()
+            .map(|(p, f, w)| ((p, f), w))
+            .unzip();
         let probe_face = probe.face.as_ref().map(|f| f.embedding.clone());
+        let probe_face_weight = weight(probe.face.as_ref().is_some_and(|f| f.low_quality));
+        let probe_full_weight = probe_weights.iter().all(|&w| w == 1.0);
         let cancel = AtomicBool::new(false);
         let wide = (k * 2).max(20);
         // Every lock is taken here, on the calling thread, before the work enters the pool:
@@ -391,12 +487,25 @@ impl Matcher {
                         (Some(p), Some(s)) => Some(face::cosine(p, s)),
                         _ => None,
                     };
-                    let finger = match finger_known.get(key) {
-                        Some(known) => Some(known.clone()),
-                        None => Self::finger_score(&probe_fingers, st),
-                    };
-                    let face_fmr = face_cos.map(fusion::face_false_match_rate);
-                    let finger_fmr = finger.as_ref().map(|f| finger::false_match_rate_at(f.0));
+                    // Low-quality evidence (either side) counts for less: its FMR is raised to
+                    // LOW_QUALITY_WEIGHT, i.e. its decades of evidence are halved.
+                    let (finger, finger_fmr) =
+                        if probe_full_weight && st.finger_weights.iter().all(|&w| w == 1.0) {
+                            let finger = match finger_known.get(key) {
+                                Some(known) => Some(known.clone()),
+                                None => Self::finger_score(&probe_fingers, st),
+                            };
+                            let fmr = finger.as_ref().map(|f| finger::false_match_rate_at(f.0));
+                            (finger, fmr)
+                        } else {
+                            match Self::weighted_finger_score(&probe_fingers, &probe_weights, st) {
+                                Some((score, per, fmr)) => (Some((score, per)), Some(fmr)),
+                                None => (None, None),
+                            }
+                        };
+                    let face_fmr = face_cos.map(|c| {
+                        fusion::face_false_match_rate(c).powf(probe_face_weight.min(st.face_weight))
+                    });
                     Some(Candidate {
                         key: *key,
                         score: fusion::fused_score(face_fmr, finger_fmr),
@@ -420,15 +529,27 @@ impl Matcher {
     /// Adds records' features (many at once when loading at start-up): fingers are decoded
     /// and indexed in parallel on the engine pool. Keys already present are skipped.
     pub fn insert_many(&self, items: &[(i64, &Extracted)]) {
-        type Decoded = (i64, Option<Vec<f32>>, Vec<(u8, finger::FingerFeatures)>);
+        type Decoded = (
+            i64,
+            Option<Vec<f32>>,
+            Vec<(u8, finger::FingerFeatures)>,
+            Vec<f64>,
+            f64,
+        );
         let decoded: Vec<Decoded> = self.pool.install(|| {
             items
                 .par_iter()
                 .map(|(k, ex)| {
+                    let (fingers, weights) = Self::decode_weighted(ex)
+                        .into_iter()
+                        .map(|(p, f, w)| ((p, f), w))
+                        .unzip();
                     (
                         *k,
                         ex.face.as_ref().map(|f| f.embedding.clone()),
-                        Self::decode_fingers(ex),
+                        fingers,
+                        weights,
+                        weight(ex.face.as_ref().is_some_and(|f| f.low_quality)),
                     )
                 })
                 .collect()
@@ -437,7 +558,7 @@ impl Matcher {
             let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
             decoded
                 .into_iter()
-                .filter(|(k, face, fingers)| {
+                .filter(|(k, face, fingers, finger_weights, face_weight)| {
                     if stored.contains_key(k) {
                         return false;
                     }
@@ -446,10 +567,13 @@ impl Matcher {
                         Arc::new(Stored {
                             face: face.clone(),
                             fingers: fingers.clone(),
+                            face_weight: *face_weight,
+                            finger_weights: finger_weights.clone(),
                         }),
                     );
                     true
                 })
+                .map(|(k, face, fingers, _, _)| (k, face, fingers))
                 .collect()
         };
         {
@@ -532,3 +656,50 @@ const FORMATS: [&str; 6] = [
     "minutiae-json",
     "image",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::biometrics::finger::synthetic;
+
+    fn features(seed: u64) -> finger::FingerFeatures {
+        let mut g = synthetic::SyntheticGenerator::new(seed, Default::default());
+        let master = g.master();
+        finger::FingerFeatures::extract(&g.render(&master, &Default::default()))
+    }
+
+    #[test]
+    fn low_quality_evidence_counts_for_half() {
+        let (a, b) = (features(11), features(12));
+        let stored = |w: f64| Stored {
+            face: None,
+            fingers: vec![(2, a.clone()), (7, b.clone())],
+            face_weight: 1.0,
+            finger_weights: vec![1.0, w],
+        };
+        let probe = vec![(2, a.clone()), (7, b.clone())];
+        let (score, per, fmr) =
+            Matcher::weighted_finger_score(&probe, &[1.0, 1.0], &stored(1.0)).unwrap();
+        // Full weight: the product of the per-finger FMRs, as the unweighted fusion.
+        let product: f64 = per
+            .iter()
+            .map(|p| finger::false_match_rate_at(p.1))
+            .product();
+        assert!(
+            (fmr.log10() - product.log10()).abs() < 1e-6,
+            "{fmr} {product}"
+        );
+        let plain = Matcher::finger_score(&probe, &stored(1.0)).unwrap();
+        assert!((plain.0 - score).abs() < 1e-3, "{} {score}", plain.0);
+        // One low-quality finger on either side: its decades of evidence are halved.
+        let f7 = finger::false_match_rate_at(per[1].1).log10();
+        for (pw, sw) in [
+            ([1.0, LOW_QUALITY_WEIGHT], 1.0),
+            ([1.0, 1.0], LOW_QUALITY_WEIGHT),
+        ] {
+            let (s, _, w) = Matcher::weighted_finger_score(&probe, &pw, &stored(sw)).unwrap();
+            assert!((w.log10() - (fmr.log10() - 0.5 * f7)).abs() < 1e-6);
+            assert!(w > fmr && s < score, "weaker evidence, lower score");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod capture;
 pub mod cases;
 pub mod enrollment;
 pub mod identify;
