@@ -96,8 +96,8 @@ impl Default for FaceLimits {
                 hard: 55.0,
             },
             pitch_deg: AtMost {
-                soft: 25.0,
-                hard: 45.0,
+                soft: 30.0,
+                hard: 50.0,
             },
             sharpness: AtLeast {
                 soft: 20.0,
@@ -128,7 +128,7 @@ impl Default for FingerLimits {
                 hard: 8.0,
             },
             minutia_quality: AtLeast {
-                soft: 15.0,
+                soft: 14.0,
                 hard: 5.0,
             },
             area_mm2: AtLeast {

@@ -381,7 +381,9 @@ impl Matcher {
 
     /// [`Matcher::finger_score`] with low-quality evidence down-weighted: per probe finger the
     /// best stored finger, its FMR raised to the smaller weight of the two fingers, the FMRs
-    /// multiplied over the fingers. Returns (score with that FMR, per-finger scores, FMR).
+    /// multiplied over the fingers. Returns (score, per-finger scores, FMR); the score is the
+    /// one with that FMR, or the best full-weight finger's if higher, as in
+    /// [`finger::fuse_scores`] (equal to it when every weight is 1).
     fn weighted_finger_score(
         probe: &[(u8, finger::FingerFeatures)],
         probe_weights: &[f64],
@@ -389,6 +391,7 @@ impl Matcher {
     ) -> Option<WeightedFingers> {
         let mut per = Vec::new();
         let mut log_fmr = 0f64;
+        let mut best_full = 0f32;
         for ((pos, pf), pw) in probe.iter().zip(probe_weights) {
             let best = stored
                 .fingers
@@ -399,14 +402,19 @@ impl Matcher {
                 .max_by(|a, b| a.1.total_cmp(&b.1));
             if let Some((sp, score, sw)) = best {
                 per.push((sp, score));
-                log_fmr += pw.min(sw) * finger::false_match_rate_at(score).log10();
+                let w = pw.min(sw);
+                log_fmr += w * finger::false_match_rate_at(score).log10();
+                if w == 1.0 {
+                    best_full = best_full.max(score);
+                }
             }
         }
         if per.is_empty() {
             return None;
         }
         let fmr = 10f64.powf(log_fmr);
-        Some((finger::score_at_false_match_rate(fmr), per, fmr))
+        let score = finger::score_at_false_match_rate(fmr).max(best_full);
+        Some((score.clamp(0.0, 1.0), per, fmr))
     }
 
     /// Finger score of a probe against one stored record: per probe finger the best stored
@@ -699,7 +707,7 @@ mod tests {
         ] {
             let (s, _, w) = Matcher::weighted_finger_score(&probe, &pw, &stored(sw)).unwrap();
             assert!((w.log10() - (fmr.log10() - 0.5 * f7)).abs() < 1e-6);
-            assert!(w > fmr && s < score, "weaker evidence, lower score");
+            assert!(w > fmr && s <= score, "weaker evidence");
         }
     }
 }
