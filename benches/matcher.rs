@@ -33,6 +33,7 @@ fn synthetic_fingers(id: u64, visit: u64) -> Vec<FingerFeatures> {
                 raw: vec![],
                 minutiae: f.minutiae_count(),
                 features: f.to_bytes(),
+                ..Default::default()
             }
         })
         .collect()
@@ -95,6 +96,7 @@ fn matcher(c: &mut Criterion) {
                 embedding: face_vector(id),
                 quality: 1.0,
                 faces_found: 1,
+                ..Default::default()
             }),
             fingers: synthetic_fingers(id, 0),
         };
@@ -105,6 +107,7 @@ fn matcher(c: &mut Criterion) {
             embedding: face_vector(4242),
             quality: 1.0,
             faces_found: 1,
+            ..Default::default()
         }),
         fingers: synthetic_fingers(4242, 1),
     };

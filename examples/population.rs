@@ -246,6 +246,7 @@ fn main() -> anyhow::Result<()> {
                                     raw: vec![],
                                     minutiae: f.minutiae_count(),
                                     features: f.to_bytes(),
+                                    ..Default::default()
                                 }
                             })
                             .collect();

@@ -51,6 +51,9 @@ pub struct Config {
     pub db_connect_timeout_ms: u64,
     /// On `SIGTERM`, how long in-flight requests may take to finish (s).
     pub shutdown_grace_secs: u64,
+    /// Soft and hard capture-quality limits and the duplicate-finger threshold (API.md v1.1
+    /// "Capture checks"; docs/FACE.md and docs/FINGER.md, "Capture quality").
+    pub capture_limits: crate::biometrics::quality::CaptureLimits,
 }
 
 impl Config {
@@ -93,6 +96,7 @@ impl Config {
             max_running: 0,
             db_connect_timeout_ms: 5000,
             shutdown_grace_secs: 30,
+            capture_limits: Default::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod common;
 mod access_log;
 mod auth_roles;
 mod credentials;
+mod capture;
 mod dedup;
 mod durability;
 mod enrollment;

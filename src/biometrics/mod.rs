@@ -1,3 +1,4 @@
 pub mod face;
 pub mod finger;
 pub mod fusion;
+pub mod quality;

@@ -119,7 +119,7 @@ pub async fn create_device(
 /// Enroll a capture: 201 for a new record, 200 with the first answer for a retried capture_id.
 #[utoipa::path(post, path = "/api/v1/enrollments", tag = "enrollment", request_body = EnrollmentRequest,
     responses((status = 201, body = EnrollmentResponse), (status = 200, body = EnrollmentResponse, description = "retry of an enrolled capture_id"),
-              (status = 422, description = "bad photo, template or field")), security(("bearer" = [])))]
+              (status = 422, description = "bad photo, template or field; capture checks: multiple_faces, duplicate_finger, low_quality")), security(("bearer" = [])))]
 #[post("/api/v1/enrollments")]
 pub async fn enroll(
     reg: State,
@@ -172,7 +172,8 @@ pub async fn enroll_batch(
 
 /// 1:N identification against every enrolled record; nothing is stored.
 #[utoipa::path(post, path = "/api/v1/identify", tag = "enrollment", request_body = IdentifyRequest,
-    responses((status = 200, body = IdentifyResponse)), security(("bearer" = [])))]
+    responses((status = 200, body = IdentifyResponse),
+              (status = 422, description = "bad photo or template; capture checks: multiple_faces, duplicate_finger, low_quality")), security(("bearer" = [])))]
 #[post("/api/v1/identify")]
 pub async fn identify_route(
     reg: State,

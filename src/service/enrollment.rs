@@ -2,6 +2,7 @@
 //! `capture_id`.
 
 use super::audit::{self, Entry};
+use super::capture::{self, FaceBox, FaceQualityView, FingerMeasuresView};
 use super::matching::{validate_biometrics, Candidate, Extracted, FingerInput};
 use super::{new_id, Principal, Registro};
 use crate::crypto::IndexedField;
@@ -67,6 +68,8 @@ pub struct EnrollmentRequest {
     pub photo: Option<String>,
     #[serde(default)]
     pub fingerprints: Vec<FingerInput>,
+    /// Which face of a photo with several to use (otherwise `422 multiple_faces`).
+    pub face_box: Option<FaceBox>,
 }
 
 /// What is sealed in `records.person_enc`.
@@ -81,12 +84,48 @@ pub struct SealedPerson {
 pub struct FingerQuality {
     pub position: u8,
     pub minutiae: usize,
+    /// Accepted below a soft limit: retake if possible; the evidence counts for less.
+    #[serde(default)]
+    pub low_quality: bool,
+    /// The capture measures, each with `pass` (v1.1).
+    #[serde(default)]
+    pub measures: Option<FingerMeasuresView>,
 }
 
+/// Capture quality (API.md; v1.1 adds the measures, the flags and `retake`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quality {
+    /// Overall face quality in [0, 1] (v1).
     pub face: Option<f32>,
     pub fingers: Vec<FingerQuality>,
+    /// The face's capture measures, each with `pass`.
+    #[serde(default)]
+    pub face_measures: Option<Box<FaceQualityView>>,
+    /// What the scanner should retake: `face`, `finger:{position}`; empty when nothing.
+    #[serde(default)]
+    pub retake: Vec<String>,
+}
+
+impl Quality {
+    /// The `quality` answer for an extracted (and checked) submission.
+    pub fn of(ex: &Extracted, limits: &crate::biometrics::quality::CaptureLimits) -> Quality {
+        Quality {
+            face: ex.face.as_ref().map(|f| f.quality),
+            fingers: ex
+                .fingers
+                .iter()
+                .enumerate()
+                .map(|(i, f)| FingerQuality {
+                    position: f.position,
+                    minutiae: f.minutiae,
+                    low_quality: f.low_quality,
+                    measures: capture::finger_view(ex, i, limits),
+                })
+                .collect(),
+            face_measures: capture::face_view(ex, limits).map(Box::new),
+            retake: capture::retake(ex),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -134,6 +173,7 @@ pub struct Valid {
     pub age: Option<i64>,
     pub photo: Option<Vec<u8>>,
     pub fingers: Vec<FingerInput>,
+    pub face_box: Option<[f32; 4]>,
 }
 
 fn bad(code: &'static str, msg: &str) -> ApiError {
@@ -339,6 +379,7 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         }
     }
     let photo = validate_biometrics(req.photo.as_deref(), &req.fingerprints)?;
+    let face_box = capture::face_box(req.face_box.as_ref(), photo.is_some())?;
     let age = dob
         .map(|d| age_at(d, captured_at.date()))
         .or(p.age_estimate);
@@ -366,6 +407,7 @@ pub fn validate(req: EnrollmentRequest, principal: &Principal) -> ApiResult<Vali
         age,
         photo,
         fingers: req.fingerprints,
+        face_box,
     })
 }
 
@@ -507,7 +549,9 @@ fn enroll_unfiltered(
     if let Some(ans) = replay(reg, principal, &v.capture_id)? {
         return Ok(Enrolled::Replayed(ans));
     }
-    let ex = reg.matcher.extract(v.photo.as_deref(), &v.fingers)?;
+    let ex = reg
+        .matcher
+        .extract_in(v.photo.as_deref(), v.face_box, &v.fingers)?;
     let cands = reg.matcher.search(&ex, 10);
     let record_id = new_id("rec");
     let keys = reg.keys();
@@ -528,17 +572,7 @@ fn enroll_unfiltered(
         .family_names
         .as_deref()
         .and_then(|n| keys.blind_index(IndexedField::FamilyNames, n));
-    let quality = Quality {
-        face: ex.face.as_ref().map(|f| f.quality),
-        fingers: ex
-            .fingers
-            .iter()
-            .map(|f| FingerQuality {
-                position: f.position,
-                minutiae: f.minutiae,
-            })
-            .collect(),
-    };
+    let quality = Quality::of(&ex, reg.matcher.limits());
 
     let result = reg.db.write(|c| -> ApiResult<(i64, EnrollmentResponse)> {
         if stored_answer(c, &v.capture_id)?.is_some() {

@@ -1,7 +1,8 @@
 //! 1:N identification without enrolling, and offline batches of enrollments.
 
 use super::audit::{self, Entry};
-use super::enrollment::{self, Enrolled, EnrollmentRequest};
+use super::capture::{self, FaceBox};
+use super::enrollment::{self, Enrolled, EnrollmentRequest, Quality};
 use super::matching::{validate_biometrics, FingerInput};
 use super::{Principal, Registro};
 use crate::error::{ApiError, ApiResult};
@@ -19,6 +20,8 @@ pub struct IdentifyRequest {
     /// RFC 3339; at most 5 minutes ahead, and for a device not before its registration.
     #[serde(default)]
     pub captured_at: Option<String>,
+    /// Which face of a photo with several to use (otherwise `422 multiple_faces`).
+    pub face_box: Option<FaceBox>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -36,6 +39,8 @@ pub struct CandidateView {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IdentifyResponse {
     pub candidates: Vec<CandidateView>,
+    /// The probe's capture quality, as in an enrollment answer (v1.1).
+    pub quality: Quality,
 }
 
 pub fn identify(
@@ -49,7 +54,11 @@ pub fn identify(
     }
     check_site_and_time(reg, who, &req)?;
     let photo = validate_biometrics(req.photo.as_deref(), &req.fingerprints)?;
-    let ex = reg.matcher.extract(photo.as_deref(), &req.fingerprints)?;
+    let face_box = capture::face_box(req.face_box.as_ref(), photo.is_some())?;
+    let ex = reg
+        .matcher
+        .extract_in(photo.as_deref(), face_box, &req.fingerprints)?;
+    let quality = Quality::of(&ex, reg.matcher.limits());
     // Over-fetch: several records of one identity collapse into one candidate.
     let cands = reg.matcher.search(&ex, (limit as usize) * 3);
     let keys = reg.keys();
@@ -79,7 +88,10 @@ pub fn identify(
                 200,
             ),
         )?;
-        Ok(IdentifyResponse { candidates })
+        Ok(IdentifyResponse {
+            candidates,
+            quality,
+        })
     })
 }
 

@@ -11,7 +11,8 @@
 //! (so a person found by the face is also scored on the fingers, and vice versa), and fuses
 //! them ([`crate::biometrics::fusion`]).
 
-use crate::biometrics::{face, finger, fusion};
+use super::capture;
+use crate::biometrics::{face, finger, fusion, quality};
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use base64::Engine as _;
@@ -40,14 +41,20 @@ pub struct FingerInput {
     pub minutiae: Option<Vec<serde_json::Value>>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FaceFeatures {
     pub embedding: Vec<f32>,
     pub quality: f32,
     pub faces_found: usize,
+    /// Accepted below a soft capture limit ([`super::capture`]): its evidence counts for less.
+    #[serde(default)]
+    pub low_quality: bool,
+    /// The capture measures (kept for the answer, not stored).
+    #[serde(skip)]
+    pub measures: Option<face::FaceMeasures>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FingerFeatures {
     pub position: u8,
     pub format: String,
@@ -59,6 +66,12 @@ pub struct FingerFeatures {
     #[serde(with = "b64")]
     pub features: Vec<u8>,
     pub minutiae: usize,
+    /// Accepted below a soft capture limit ([`super::capture`]): its evidence counts for less.
+    #[serde(default)]
+    pub low_quality: bool,
+    /// The capture measures (kept for the answer, not stored).
+    #[serde(skip)]
+    pub measures: Option<quality::FingerMeasures>,
 }
 
 /// What the engines made of one submission; sealed as the record's `biometrics` field.
@@ -155,12 +168,29 @@ pub struct Matcher {
     face_gallery: RwLock<face::FaceGallery>,
     finger_gallery: RwLock<finger::FingerGallery>,
     stored: RwLock<HashMap<i64, Arc<Stored>>>,
+    limits: quality::CaptureLimits,
 }
 
 /// What the matcher keeps per record for direct comparisons.
 struct Stored {
     face: Option<Vec<f32>>,
     fingers: Vec<(u8, finger::FingerFeatures)>,
+    /// Evidence weight of the face and of each finger (in `fingers` order): 1, or
+    /// [`LOW_QUALITY_WEIGHT`] for a capture accepted with a `low_quality` flag.
+    face_weight: f64,
+    finger_weights: Vec<f64>,
+}
+
+/// The weight of low-quality evidence: its decades of evidence are halved (its FMR is
+/// raised to this power). A conservative choice, not a fitted one: it can only lower a score.
+pub const LOW_QUALITY_WEIGHT: f64 = 0.5;
+
+fn weight(low_quality: bool) -> f64 {
+    if low_quality {
+        LOW_QUALITY_WEIGHT
+    } else {
+        1.0
+    }
 }
 
 fn finger_error(e: finger::FingerError) -> ApiError {
@@ -212,6 +242,7 @@ impl Matcher {
             face_gallery: RwLock::new(face::FaceGallery::new()),
             finger_gallery: RwLock::new(finger::FingerGallery::new()),
             stored: RwLock::default(),
+            limits: config.capture_limits,
         })
     }
 
@@ -220,7 +251,7 @@ impl Matcher {
         self.pool.install(f)
     }
 
-    fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView)> {
+    fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView, bool)> {
         let position = f.position as u8;
         match f.format.as_str() {
             "minutiae-json" => {
@@ -246,12 +277,12 @@ impl Matcher {
                     &minutiae,
                 )
                 .map_err(finger_error)?;
-                Ok((raw, view))
+                Ok((raw, view, false))
             }
             "image" => {
                 let raw = decode_b64("finger_image_undecodable", f.image.as_deref().unwrap_or(""))?;
                 let view = finger::extract_from_image(position, &raw).map_err(finger_error)?;
-                Ok((raw, view))
+                Ok((raw, view, false))
             }
             fmt if FORMATS.contains(&fmt) => {
                 let raw = decode_b64("template_undecodable", f.template.as_deref().unwrap_or(""))?;
@@ -259,7 +290,7 @@ impl Matcher {
                 let view = pick_view(record, position).ok_or_else(|| {
                     ApiError::client("template_no_views", "the template holds no finger view")
                 })?;
-                Ok((raw, view))
+                Ok((raw, view, true))
             }
             _ => Err(ApiError::client(
                 "unknown_template_format",
@@ -268,8 +299,20 @@ impl Matcher {
         }
     }
 
-    /// Turns a submission into features. Bad input is a 422 with the engine's code.
+    /// Turns a submission into features. Bad input is a 422 with the engine's code; then the
+    /// capture checks of [`capture`]: `multiple_faces`, `duplicate_finger`, `low_quality`.
     pub fn extract(&self, photo: Option<&[u8]>, fingers: &[FingerInput]) -> ApiResult<Extracted> {
+        self.extract_in(photo, None, fingers)
+    }
+
+    /// [`Matcher::extract`] with the face to use named by a box (x, y, w, h in pixels of the
+    /// photo): a photo with several faces is then accepted, and that face described.
+    pub fn extract_in(
+        &self,
+        photo: Option<&[u8]>,
+        face_box: Option<[f32; 4]>,
+        fingers: &[FingerInput],
+    ) -> ApiResult<Extracted> {
         for f in fingers {
             if !FORMATS.contains(&f.format.as_str()) {
                 return Err(ApiError::client(
@@ -284,44 +327,59 @@ impl Matcher {
                     let (Some(photo), Some(engine)) = (photo, &self.face) else {
                         return Ok(None);
                     };
-                    let a = engine.analyze(photo).map_err(face_error)?;
+                    let a = engine.analyze_in(photo, face_box).map_err(face_error)?;
                     Ok(Some(FaceFeatures {
                         embedding: a.embedding,
                         quality: a.quality,
                         faces_found: a.faces_found,
+                        low_quality: false,
+                        measures: Some(a.measures),
                     }))
                 },
-                || -> ApiResult<Vec<FingerFeatures>> {
+                || -> ApiResult<Vec<(FingerFeatures, finger::FingerFeatures)>> {
                     fingers
                         .par_iter()
                         .map(|f| {
-                            let (raw, view) = Self::finger_view(f)?;
+                            let (raw, view, from_record) = Self::finger_view(f)?;
                             let feats = finger::FingerFeatures::extract(&view);
-                            Ok(FingerFeatures {
+                            let out = FingerFeatures {
                                 position: f.position as u8,
                                 format: f.format.clone(),
                                 raw,
                                 minutiae: feats.minutiae_count(),
                                 features: feats.to_bytes(),
-                            })
+                                low_quality: false,
+                                measures: Some(quality::finger_measures(&view, from_record)),
+                            };
+                            Ok((out, feats))
                         })
                         .collect()
                 },
             );
-            Ok(Extracted {
-                face: face?,
-                fingers: fingers?,
-            })
+            let face = face?;
+            let (fingers, decoded): (Vec<FingerFeatures>, Vec<finger::FingerFeatures>) =
+                fingers?.into_iter().unzip();
+            let mut ex = Extracted { face, fingers };
+            capture::check_faces(&ex, face_box.is_some())?;
+            capture::check_duplicate_fingers(&ex, &decoded, self.limits.duplicate_finger_score)?;
+            capture::check_quality(&mut ex, &self.limits)?;
+            Ok(ex)
         })
     }
 
-    fn decode_fingers(ex: &Extracted) -> Vec<(u8, finger::FingerFeatures)> {
+    /// The capture limits this matcher checks submissions against.
+    pub fn limits(&self) -> &quality::CaptureLimits {
+        &self.limits
+    }
+
+    /// The fingers of `ex` decoded, each with its evidence weight.
+    fn decode_weighted(ex: &Extracted) -> Vec<(u8, finger::FingerFeatures, f64)> {
         ex.fingers
             .iter()
             .filter_map(|f| {
                 finger::FingerFeatures::from_bytes(&f.features)
                     .ok()
-                    .map(|x| (f.position, x))
+                    .map(|x| (f.position, x, weight(f.low_quality)))
             })
             .collect()
     }
@@ -348,21 +406,26 @@ impl Matcher {
     /// something to compare with, its best score (`pairs`, in probe order as
     /// [`Self::finger_pairs`] and the finger gallery give them) as the best of the record's
     /// fingers it was compared with.
+    ///
+    /// Low-quality evidence (either side) counts for less: each item is weighted by the smaller
+    /// of the two captures' weights (`fusion::Evidence::weight`, [`LOW_QUALITY_WEIGHT`]).
     fn evidence(
         probe: &[(u8, finger::FingerFeatures)],
+        weights: (&[f64], f64),
         stored: &Stored,
         face_cos: Option<f32>,
         pairs: &[(u8, f32)],
     ) -> super::evidence::Detail {
         use super::evidence::{Detail, FaceEvidence, FingerEvidence};
-        // Evidence weights: 1 for every capture today (see `fusion::Evidence::weight`).
+        let (probe_weights, probe_face_weight) = weights;
         let face = face_cos.map(|cosine| FaceEvidence {
             cosine,
-            evidence: fusion::Evidence::new(fusion::face_ln_false_match_rate(cosine)),
+            evidence: fusion::Evidence::new(fusion::face_ln_false_match_rate(cosine))
+                .weighted(probe_face_weight.min(stored.face_weight)),
         });
         let mut fingers = Vec::with_capacity(pairs.len());
         let mut next = pairs.iter();
-        for (pos, _) in probe {
+        for ((pos, _), pw) in probe.iter().zip(probe_weights) {
             let m = stored
                 .fingers
                 .iter()
@@ -374,11 +437,19 @@ impl Matcher {
             let Some(&(gallery_position, score)) = next.next() else {
                 break;
             };
+            let sw = stored
+                .fingers
+                .iter()
+                .zip(&stored.finger_weights)
+                .find(|((sp, _), _)| *sp == gallery_position)
+                .map_or(1.0, |(_, w)| *w);
             fingers.push(FingerEvidence {
                 probe_position: *pos,
                 gallery_position,
                 score,
-                evidence: fusion::Evidence::new(finger::ln_false_match_rate_at(score)).best_of(m),
+                evidence: fusion::Evidence::new(finger::ln_false_match_rate_at(score))
+                    .best_of(m)
+                    .weighted(pw.min(sw)),
             });
         }
         Detail {
@@ -390,8 +461,12 @@ impl Matcher {
 
     /// The best `k` gallery entries for a probe, best first.
     pub fn search(&self, probe: &Extracted, k: usize) -> Vec<Candidate> {
-        let probe_fingers = Self::decode_fingers(probe);
+        let (probe_fingers, probe_weights): (Vec<_>, Vec<f64>) = Self::decode_weighted(probe)
+            .into_iter()
+            .map(|(p, f, w)| ((p, f), w))
+            .unzip();
         let probe_face = probe.face.as_ref().map(|f| f.embedding.clone());
+        let probe_face_weight = weight(probe.face.as_ref().is_some_and(|f| f.low_quality));
         let cancel = AtomicBool::new(false);
         let wide = (k * 2).max(20);
         // Every lock is taken here, on the calling thread, before the work enters the pool:
@@ -440,7 +515,13 @@ impl Matcher {
                         Some(known) => known.clone(),
                         None => Self::finger_pairs(&probe_fingers, st),
                     };
-                    let evidence = Self::evidence(&probe_fingers, st, face_cos, &pairs);
+                    let evidence = Self::evidence(
+                        &probe_fingers,
+                        (&probe_weights, probe_face_weight),
+                        st,
+                        face_cos,
+                        &pairs,
+                    );
                     let ln_p = evidence.ln_p();
                     Some(Candidate {
                         key: *key,
@@ -468,15 +549,27 @@ impl Matcher {
     /// Adds records' features (many at once when loading at start-up): fingers are decoded
     /// and indexed in parallel on the engine pool. Keys already present are skipped.
     pub fn insert_many(&self, items: &[(i64, &Extracted)]) {
-        type Decoded = (i64, Option<Vec<f32>>, Vec<(u8, finger::FingerFeatures)>);
+        type Decoded = (
+            i64,
+            Option<Vec<f32>>,
+            Vec<(u8, finger::FingerFeatures)>,
+            Vec<f64>,
+            f64,
+        );
         let decoded: Vec<Decoded> = self.pool.install(|| {
             items
                 .par_iter()
                 .map(|(k, ex)| {
+                    let (fingers, weights) = Self::decode_weighted(ex)
+                        .into_iter()
+                        .map(|(p, f, w)| ((p, f), w))
+                        .unzip();
                     (
                         *k,
                         ex.face.as_ref().map(|f| f.embedding.clone()),
-                        Self::decode_fingers(ex),
+                        fingers,
+                        weights,
+                        weight(ex.face.as_ref().is_some_and(|f| f.low_quality)),
                     )
                 })
                 .collect()
@@ -485,7 +578,7 @@ impl Matcher {
             let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
             decoded
                 .into_iter()
-                .filter(|(k, face, fingers)| {
+                .filter(|(k, face, fingers, finger_weights, face_weight)| {
                     if stored.contains_key(k) {
                         return false;
                     }
@@ -494,10 +587,13 @@ impl Matcher {
                         Arc::new(Stored {
                             face: face.clone(),
                             fingers: fingers.clone(),
+                            face_weight: *face_weight,
+                            finger_weights: finger_weights.clone(),
                         }),
                     );
                     true
                 })
+                .map(|(k, face, fingers, _, _)| (k, face, fingers))
                 .collect()
         };
         {
@@ -586,3 +682,37 @@ const FORMATS: [&str; 6] = [
     "minutiae-json",
     "image",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::biometrics::finger::synthetic;
+
+    fn features(seed: u64) -> finger::FingerFeatures {
+        let mut g = synthetic::SyntheticGenerator::new(seed, Default::default());
+        let master = g.master();
+        finger::FingerFeatures::extract(&g.render(&master, &Default::default()))
+    }
+
+    #[test]
+    fn low_quality_evidence_counts_for_less() {
+        let (a, b) = (features(11), features(12));
+        let stored = |w: f64| Stored {
+            face: None,
+            fingers: vec![(2, a.clone()), (7, b.clone())],
+            face_weight: 1.0,
+            finger_weights: vec![1.0, w],
+        };
+        let probe = vec![(2, a.clone()), (7, b.clone())];
+        let pairs = Matcher::finger_pairs(&probe, &stored(1.0));
+        let full = Matcher::evidence(&probe, (&[1.0, 1.0], 1.0), &stored(1.0), None, &pairs);
+        // One low-quality finger on either side: weaker, never stronger, evidence.
+        for (pw, sw) in [
+            ([1.0, LOW_QUALITY_WEIGHT], 1.0),
+            ([1.0, 1.0], LOW_QUALITY_WEIGHT),
+        ] {
+            let low = Matcher::evidence(&probe, (&pw, 1.0), &stored(sw), None, &pairs);
+            assert!(low.ln_p() > full.ln_p(), "{} {}", low.ln_p(), full.ln_p());
+        }
+    }
+}

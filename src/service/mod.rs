@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod auth_state;
 pub mod backup;
+pub mod capture;
 pub mod cases;
 pub mod credentials;
 pub mod enrollment;

@@ -86,7 +86,7 @@ fn used(i: usize) -> bool {
 }
 
 /// Chip-space template positions of landmark `i` (17..=67).
-fn template(i: usize) -> [f32; 2] {
+pub(super) fn template(i: usize) -> [f32; 2] {
     let p = CHIP_PADDING;
     let s = CHIP_SIZE as f32;
     [

@@ -5,7 +5,8 @@
 //!    larger than [`WORK_MAX_SIDE`] are analysed downscaled and results mapped back;
 //! 2. detection: face-api's tiny face detector at 416 px, plus 832 px for large photos with
 //!    small faces, retried on a padded canvas when the face fills the frame (tight crops);
-//!    several faces: the largest is described and `faces_found` counts them all;
+//!    several faces: the largest is described (or the one best overlapping a box the caller
+//!    names) and `faces_found` counts them all;
 //! 3. 68 landmarks on the detection crop (face-api's `faceLandmark68Net`);
 //! 4. alignment ([`align`]): similarity transform of eyes/nose/mouth landmarks onto dlib's
 //!    mean face, 150x150 chip with dlib's 0.25 padding — the alignment the dlib ResNet was
@@ -17,6 +18,7 @@
 pub mod align;
 mod gallery;
 pub mod intake;
+pub mod measures;
 mod nets;
 mod ops;
 mod weights;
@@ -27,6 +29,7 @@ use image::RgbImage;
 use ndarray::Array3;
 
 pub use gallery::{FaceGallery, Kernel};
+pub use measures::FaceMeasures;
 pub use nets::Detection;
 
 /// Length of a face embedding.
@@ -80,6 +83,8 @@ pub enum FaceError {
     PhotoTooSmall(String),
     #[error("no face found in the photo")]
     NoFace,
+    #[error("no face found inside face_box")]
+    NoFaceInBox,
     #[error("model file missing: {file}: {reason}")]
     ModelMissing { file: String, reason: String },
     #[error("model file {file} fails its checksum: expected sha256 {expected}, found {actual}")]
@@ -99,7 +104,7 @@ impl FaceError {
             FaceError::PhotoUnsupportedFormat(_) => "photo_unsupported_format",
             FaceError::PhotoTooLarge(_) => "photo_too_large",
             FaceError::PhotoTooSmall(_) => "photo_too_small",
-            FaceError::NoFace => "no_face",
+            FaceError::NoFace | FaceError::NoFaceInBox => "no_face",
             FaceError::ModelMissing { .. } => "model_missing",
             FaceError::ModelChecksumMismatch { .. } => "model_checksum_mismatch",
             FaceError::ModelInvalid { .. } => "model_invalid",
@@ -121,6 +126,8 @@ pub struct FaceAnalysis {
     pub detection_score: f32,
     /// The 68 landmarks (iBUG order) in image pixels.
     pub landmarks: Vec<[f32; 2]>,
+    /// Capture measures of the described face (eye distance, pose, sharpness, exposure).
+    pub measures: FaceMeasures,
 }
 
 /// One face as face-api.js's `detectAllFaces().withFaceLandmarks().withFaceDescriptors()`
@@ -224,8 +231,28 @@ impl FaceEngine {
         self.analyze_image(&img)
     }
 
+    /// Decodes a photo and describes the face that best overlaps `face_box` (x, y, w, h in
+    /// pixels of the oriented photo; by intersection over union), or the largest without one.
+    pub fn analyze_in(
+        &self,
+        photo: &[u8],
+        face_box: Option<[f32; 4]>,
+    ) -> Result<FaceAnalysis, FaceError> {
+        let img = intake::decode(photo)?;
+        self.analyze_image_in(&img, face_box)
+    }
+
     /// [`FaceEngine::analyze`] for an already decoded (and oriented) image.
     pub fn analyze_image(&self, img: &RgbImage) -> Result<FaceAnalysis, FaceError> {
+        self.analyze_image_in(img, None)
+    }
+
+    /// [`FaceEngine::analyze_in`] for an already decoded (and oriented) image.
+    pub fn analyze_image_in(
+        &self,
+        img: &RgbImage,
+        face_box: Option<[f32; 4]>,
+    ) -> Result<FaceAnalysis, FaceError> {
         // Work on at most WORK_MAX_SIDE pixels: the detector sees 416/832 px anyway, and a
         // 40 Mpx photo as f32 would take ~0.5 GB. Results are mapped back to the photo.
         let (w, h) = img.dimensions();
@@ -247,13 +274,38 @@ impl FaceEngine {
         );
         let act = to_act(work);
         let faces = self.detect(&act);
-        let face = *faces
-            .iter()
-            .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
-            .ok_or(FaceError::NoFace)?;
+        let face = match face_box {
+            None => *faces
+                .iter()
+                .max_by(|a, b| (a.w * a.h).total_cmp(&(b.w * b.h)))
+                .ok_or(FaceError::NoFace)?,
+            Some([x, y, bw, bh]) => {
+                let b = Detection {
+                    x: x / sx,
+                    y: y / sy,
+                    w: bw / sx,
+                    h: bh / sy,
+                    score: 0.0,
+                };
+                let (best, overlap) = faces
+                    .iter()
+                    .map(|d| (d, d.iou(&b)))
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .ok_or(FaceError::NoFace)?;
+                if overlap <= 0.0 {
+                    return Err(FaceError::NoFaceInBox);
+                }
+                *best
+            }
+        };
         let landmarks = self.landmarks_for(&act, &face).ok_or(FaceError::NoFace)?;
         let t = align::chip_transform(&landmarks);
         let chip = align::extract_chip(&act, &t);
+        let photo_landmarks: Vec<[f32; 2]> = landmarks
+            .into_iter()
+            .map(|p| [p[0] * sx, p[1] * sy])
+            .collect();
+        let measures = measures::measure(&photo_landmarks, &chip);
         let embedding = l2_normalised(self.recognition.descriptor(&chip));
         let face = Detection {
             x: face.x * sx,
@@ -269,10 +321,8 @@ impl FaceEngine {
             faces_found: faces.len(),
             bbox: [face.x, face.y, face.w, face.h],
             detection_score: face.score,
-            landmarks: landmarks
-                .into_iter()
-                .map(|p| [p[0] * sx, p[1] * sy])
-                .collect(),
+            landmarks: photo_landmarks,
+            measures,
         })
     }
 
@@ -432,20 +482,7 @@ impl FaceEngine {
 fn quality(face: &Detection, chip: &Array3<f32>) -> f32 {
     let side = face.w.min(face.h);
     let q_size = ((side - 24.0) / (112.0 - 24.0)).clamp(0.0, 1.0);
-    let n = chip.dim().0;
-    let lum = |y: usize, x: usize| {
-        0.299 * chip[[y, x, 0]] + 0.587 * chip[[y, x, 1]] + 0.114 * chip[[y, x, 2]]
-    };
-    let (mut s, mut s2, mut cnt) = (0f64, 0f64, 0f64);
-    for y in n / 5..n - n / 5 {
-        for x in n / 5..n - n / 5 {
-            let l = 4.0 * lum(y, x) - lum(y - 1, x) - lum(y + 1, x) - lum(y, x - 1) - lum(y, x + 1);
-            s += f64::from(l);
-            s2 += f64::from(l) * f64::from(l);
-            cnt += 1.0;
-        }
-    }
-    let var = (s2 / cnt - (s / cnt).powi(2)) as f32;
+    let var = measures::laplacian_variance(chip);
     let q_sharp = ((var / (var + 60.0)) / 0.8).clamp(0.0, 1.0);
     let q_conf = ((face.score - 0.5) / 0.4).clamp(0.0, 1.0);
     (q_size * q_sharp * q_conf).cbrt().clamp(0.0, 1.0)

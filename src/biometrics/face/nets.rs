@@ -64,11 +64,17 @@ pub struct Detection {
 }
 
 impl Detection {
-    fn iou(&self, o: &Detection) -> f32 {
+    /// Intersection over union (0 when both boxes are empty).
+    pub fn iou(&self, o: &Detection) -> f32 {
         let iw = ((self.x + self.w).min(o.x + o.w) - self.x.max(o.x)).max(0.0);
         let ih = ((self.y + self.h).min(o.y + o.h) - self.y.max(o.y)).max(0.0);
         let inter = iw * ih;
-        inter / (self.w * self.h + o.w * o.h - inter)
+        let union = self.w * self.h + o.w * o.h - inter;
+        if union > 0.0 {
+            inter / union
+        } else {
+            0.0
+        }
     }
 }
 

@@ -292,6 +292,22 @@ pub fn from_minutiae_json(
     })
 }
 
+/// Area (square pixels) of the convex hull of `points`; 0 for fewer than three points or
+/// collinear ones.
+pub fn hull_area(points: &[(f32, f32)]) -> f32 {
+    let h = mcc::convex_hull(points);
+    if h.len() < 3 {
+        return 0.0;
+    }
+    let twice: f32 = (0..h.len())
+        .map(|i| {
+            let (a, b) = (h[i], h[(i + 1) % h.len()]);
+            a.0 * b.1 - b.0 * a.1
+        })
+        .sum();
+    twice.abs() / 2.0
+}
+
 /// Wraps an angle into `[0, 2π)`.
 pub(crate) fn normalize_angle(a: f32) -> f32 {
     let t = std::f32::consts::TAU;
