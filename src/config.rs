@@ -32,6 +32,9 @@ pub struct Config {
     pub possible_threshold: f64,
     /// How often a node polls the change sequence for other nodes' enrollments (ms).
     pub follow_interval_ms: u64,
+    /// Hours after a transfer's departure within which a check-in at the destination is
+    /// expected before `missing_after_transfer` is raised (fractions allowed).
+    pub transfer_grace_hours: f64,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
             duplicate_threshold: 8.0 / 12.0,
             possible_threshold: 6.0 / 12.0,
             follow_interval_ms: 1000,
+            transfer_grace_hours: 48.0,
         }
     }
 }

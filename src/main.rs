@@ -46,6 +46,9 @@ enum Command {
         /// How often to follow other nodes' enrollments (ms).
         #[arg(long, env = "REGISTRO_FOLLOW_MS", default_value_t = 1000)]
         follow_ms: u64,
+        /// Hours after a transfer's departure before `missing_after_transfer` (fractions allowed).
+        #[arg(long, env = "REGISTRO_TRANSFER_GRACE_HOURS", default_value_t = 48.0)]
+        transfer_grace_hours: f64,
     },
     /// Run pending migrations and exit.
     Migrate,
@@ -105,7 +108,12 @@ fn main() -> anyhow::Result<()> {
             workers,
             models_dir,
             follow_ms,
+            transfer_grace_hours,
         } => {
+            if !(transfer_grace_hours.is_finite() && transfer_grace_hours >= 0.0) {
+                anyhow::bail!("--transfer-grace-hours must be a non-negative number");
+            }
+            cfg.transfer_grace_hours = transfer_grace_hours;
             cfg.listen = listen;
             cfg.body_limit = body_limit;
             cfg.workers = workers;

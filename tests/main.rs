@@ -10,5 +10,6 @@ mod enrollment;
 mod indicators;
 mod nodes;
 mod ops;
+mod reception;
 mod records_stats;
 mod security;

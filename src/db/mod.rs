@@ -13,6 +13,7 @@
 //!   never read the same chain head.
 
 pub mod models;
+pub mod reception;
 pub mod schema;
 
 use diesel::prelude::*;

@@ -37,6 +37,16 @@ policy!(
 policy!(Auditors, "The access log.", [Auditor]);
 policy!(StatsReaders, "Flow statistics.", [Auditor, Admin]);
 policy!(Admins, "Users, devices, deletions.", [Admin]);
+policy!(
+    Scanners,
+    "Devices at a site: check-in by biometrics.",
+    [Scanner]
+);
+policy!(
+    Anyone,
+    "Every role: the list of sites.",
+    [Scanner, Investigator, Auditor, Admin]
+);
 
 /// An authenticated caller whose role satisfies `P`, with the rest of the request `T`
 /// (body, path, query) extracted only *after* authorisation — so a caller without the right

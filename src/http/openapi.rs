@@ -26,5 +26,7 @@ impl Modify for Bearer {
 pub struct ApiDoc;
 
 pub fn document() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(<super::reception::ReceptionDoc as OpenApi>::openapi());
+    doc
 }

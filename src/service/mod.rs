@@ -10,6 +10,7 @@ pub mod keys;
 pub mod loader;
 pub mod matching;
 pub mod metrics;
+pub mod reception;
 pub mod records;
 pub mod stats;
 
