@@ -54,6 +54,9 @@ pub struct Config {
     /// Soft and hard capture-quality limits and the duplicate-finger threshold (API.md v1.1
     /// "Capture checks"; docs/FACE.md and docs/FINGER.md, "Capture quality").
     pub capture_limits: crate::biometrics::quality::CaptureLimits,
+    /// Hours after a transfer's departure within which a check-in at the destination is
+    /// expected before `missing_after_transfer` is raised (fractions allowed).
+    pub transfer_grace_hours: f64,
 }
 
 impl Config {
@@ -97,6 +100,7 @@ impl Config {
             db_connect_timeout_ms: 5000,
             shutdown_grace_secs: 30,
             capture_limits: Default::default(),
+            transfer_grace_hours: 48.0,
         }
     }
 }

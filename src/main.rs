@@ -70,6 +70,9 @@ enum Command {
         /// On SIGTERM, how long in-flight requests may take to finish (s).
         #[arg(long, env = "REGISTRO_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
         shutdown_grace_secs: u64,
+        /// Hours after a transfer's departure before `missing_after_transfer` (fractions allowed).
+        #[arg(long, env = "REGISTRO_TRANSFER_GRACE_HOURS", default_value_t = 48.0)]
+        transfer_grace_hours: f64,
     },
     /// Run pending migrations and exit.
     Migrate,
@@ -164,17 +167,21 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             trusted_proxies,
+            max_queue,
+            max_wait_ms,
+            shutdown_grace_secs,
+            transfer_grace_hours,
         } => {
             cfg.tls_cert = tls_cert;
             cfg.tls_key = tls_key;
             cfg.trusted_proxies = trusted_proxies;
-            max_queue,
-            max_wait_ms,
-            shutdown_grace_secs,
-        } => {
             cfg.max_queue = max_queue;
             cfg.max_wait_ms = max_wait_ms;
             cfg.shutdown_grace_secs = shutdown_grace_secs;
+            if !(transfer_grace_hours.is_finite() && transfer_grace_hours >= 0.0) {
+                anyhow::bail!("--transfer-grace-hours must be a non-negative number");
+            }
+            cfg.transfer_grace_hours = transfer_grace_hours;
             cfg.listen = listen;
             cfg.body_limit = body_limit;
             cfg.workers = workers;

@@ -43,6 +43,22 @@ fn route_role_table() {
         ("POST", "/api/v1/devices/dev_x/revoke", &["admin"]),
         ("POST", "/api/v1/approvals/apr_x/approve", &["admin"]),
         ("GET", "/api/v1/audit/checkpoint", &["auditor"]),
+        ("POST", "/api/v1/sites", &["admin"]),
+        (
+            "GET",
+            "/api/v1/sites",
+            &["scanner", "investigator", "auditor", "admin"],
+        ),
+        (
+            "POST",
+            "/api/v1/records/rec_x/events",
+            &["scanner", "investigator"],
+        ),
+        ("POST", "/api/v1/events/batch", &["scanner", "investigator"]),
+        ("POST", "/api/v1/checkin", &["scanner"]),
+        ("GET", "/api/v1/stats/sites", &["auditor", "admin"]),
+        ("GET", "/api/v1/stats/transfers", &["auditor", "admin"]),
+        ("GET", "/api/v1/stats/vaccinations", &["auditor", "admin"]),
     ];
     // The table covers every authenticated route of the server.
     let authed: Vec<_> = registro::http::ROUTES

@@ -13,6 +13,7 @@ mod faults;
 mod indicators;
 mod nodes;
 mod ops;
+mod reception;
 mod records_stats;
 mod security;
 mod security_audit;

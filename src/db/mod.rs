@@ -14,6 +14,7 @@
 
 pub mod fault;
 pub mod models;
+pub mod reception;
 pub mod schema;
 
 use diesel::prelude::*;

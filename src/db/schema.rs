@@ -170,3 +170,68 @@ diesel::table! {
         deleted_at -> Timestamp,
     }
 }
+
+
+diesel::table! {
+    sites (code) {
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        country -> Nullable<Text>,
+        capacity -> Nullable<BigInt>,
+        covered_area_m2 -> Nullable<Double>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        event_id -> Text,
+        record_id -> Text,
+        kind -> Text,
+        site -> Text,
+        at -> Timestamp,
+        day -> Text,
+        month -> Text,
+        to_site -> Nullable<Text>,
+        departs_at -> Nullable<Timestamp>,
+        transport -> Nullable<Text>,
+        to_country -> Nullable<Text>,
+        vaccine -> Nullable<Text>,
+        dose -> Nullable<Integer>,
+        detail_enc -> Nullable<Binary>,
+        nationality -> Nullable<Text>,
+        sex -> Nullable<Text>,
+        age_group -> Text,
+        is_minor -> Nullable<Bool>,
+        entered_site -> Nullable<Text>,
+        left_site -> Nullable<Text>,
+        checks -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    presence (person_id) {
+        person_id -> Text,
+        record_id -> Text,
+        site -> Text,
+        is_minor -> Nullable<Bool>,
+        since -> Timestamp,
+    }
+}
+
+diesel::table! {
+    site_days (seq) {
+        seq -> BigInt,
+        site -> Text,
+        day -> Text,
+        arrivals -> BigInt,
+        departures -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(events, records);

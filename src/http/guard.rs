@@ -37,9 +37,10 @@ policy!(
 policy!(Auditors, "The access log.", [Auditor]);
 policy!(StatsReaders, "Flow statistics.", [Auditor, Admin]);
 policy!(Admins, "Users, devices, deletions.", [Admin]);
+policy!(Scanners, "Devices at a site: check-in by biometrics.", [Scanner]);
 policy!(
     Anyone,
-    "Any authenticated caller (logout).",
+    "Any authenticated caller (logout, the list of sites).",
     [Scanner, Investigator, Auditor, Admin]
 );
 

@@ -418,6 +418,8 @@ pub struct FlowQuery {
     pub by: Option<String>,
     /// Admins may ask `false` to see small cells.
     pub suppress: Option<bool>,
+    /// What is counted: `registrations` (default), `arrivals`, `transfers` or `departures`.
+    pub kind: Option<String>,
 }
 
 /// Flow matrix of registrations (auditor, admin); `Accept: text/csv` for CSV.
@@ -436,15 +438,24 @@ pub async fn flows(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     let reg2 = reg.get_ref().clone();
-    let m = blocking(move || {
-        stats::flows(
+    let m = blocking(move || match q.kind.as_deref() {
+        Some(kind) if kind != "registrations" => crate::service::reception::stats::flows(
+            &reg2,
+            &who.principal,
+            kind,
+            q.from.as_deref(),
+            q.to.as_deref(),
+            q.by.as_deref(),
+            q.suppress,
+        ),
+        _ => stats::flows(
             &reg2,
             &who.principal,
             q.from.as_deref(),
             q.to.as_deref(),
             q.by.as_deref(),
             q.suppress,
-        )
+        ),
     })
     .await?;
     if csv {

@@ -7,6 +7,7 @@ pub mod handlers;
 pub mod openapi;
 pub mod proxy;
 pub mod tls;
+pub mod reception;
 
 use crate::error::{error_body, ApiError};
 use crate::service::Registro;
@@ -47,6 +48,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/devices/{device_id}/revoke"),
     ("POST", "/api/v1/approvals/{approval_id}/approve"),
     ("GET", "/api/v1/audit/checkpoint"),
+    ("POST", "/api/v1/sites"),
+    ("GET", "/api/v1/sites"),
+    ("POST", "/api/v1/records/{record_id}/events"),
+    ("POST", "/api/v1/events/batch"),
+    ("POST", "/api/v1/checkin"),
+    ("GET", "/api/v1/stats/sites"),
+    ("GET", "/api/v1/stats/transfers"),
+    ("GET", "/api/v1/stats/vaccinations"),
 ];
 
 fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -134,6 +143,7 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::verify_audit)
             .service(handlers::list_audit)
             .service(handlers::flows)
+            .configure(reception::routes)
             .service(handlers::healthz)
             .service(handlers::readyz)
             .service(handlers::metrics)

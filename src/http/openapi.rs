@@ -29,5 +29,6 @@ pub struct ApiDoc;
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(<super::credentials::CredentialsDoc as OpenApi>::openapi());
+    doc.merge(<super::reception::ReceptionDoc as OpenApi>::openapi());
     doc
 }

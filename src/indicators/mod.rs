@@ -27,6 +27,8 @@
 //! * `age_inconsistency` — records of one person whose declared ages differ from the passage
 //!   of time by more than `age_tolerance_years`, crossing the line between minor and adult.
 
+pub mod journey;
+
 use crate::db::models::{NewAlert, RecordRow};
 use crate::db::schema::{alerts, companions, records};
 use crate::db::DbConn;

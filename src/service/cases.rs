@@ -173,6 +173,7 @@ pub fn decide(
                 diesel::update(records::table.filter(records::person_id.eq(&pb)))
                     .set(records::person_id.eq(&pa))
                     .execute(c)?;
+                super::reception::presence::on_identity_merged(c, &pb, &pa)?;
             }
             diesel::insert_into(changes::table)
                 .values(NewChange {

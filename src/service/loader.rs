@@ -23,6 +23,7 @@ const LOOKBACK: i64 = 1000;
 
 /// Starts the loader and follower on a background thread.
 pub fn start(reg: Arc<Registro>) {
+    super::reception::presence::start_sweeper(reg.clone());
     std::thread::Builder::new()
         .name("registro-gallery".into())
         .spawn(move || {

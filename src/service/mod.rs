@@ -18,6 +18,7 @@ pub mod loader;
 pub mod matching;
 pub mod metrics;
 pub mod need_to_know;
+pub mod reception;
 pub mod records;
 pub mod stats;
 pub mod trust;

@@ -50,6 +50,8 @@ pub struct RecordView {
     pub enrollments: Vec<EnrollmentView>,
     pub links: Vec<LinkView>,
     pub indicators: Vec<AlertRef>,
+    /// Reception events of every record of the identity, oldest first.
+    pub events: Vec<super::reception::EventView>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -179,6 +181,7 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
             .order(alerts::seq.desc())
             .select(AlertRow::as_select())
             .load(c)?;
+        let events = super::reception::journey_of(reg, c, &row.person_id)?;
         log_read(c, reg, who, "record.read", Some(&row.id), Some(purpose))?;
         Ok(RecordView {
             record_id: row.id.clone(),
@@ -200,6 +203,7 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
                     detail: a.detail,
                 })
                 .collect(),
+            events,
         })
     })
 }
@@ -344,6 +348,7 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 crate::db::schema::deletions::deleted_at.eq(now),
             ))
             .execute(c)?;
+        super::reception::presence::erase_record(c, id, &row.person_id)?;
         diesel::insert_into(changes::table)
             .values(NewChange {
                 record_id: id.into(),
