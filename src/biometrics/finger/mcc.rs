@@ -40,7 +40,7 @@
 //! This file holds the parameters, the feature type, shared look-up tables and [`compare`].
 
 mod consolidate;
-mod cylinders;
+pub(crate) mod cylinders;
 mod kernels;
 mod relax;
 mod storage;

@@ -295,7 +295,7 @@ pub fn from_minutiae_json(
 /// Area (square pixels) of the convex hull of `points`; 0 for fewer than three points or
 /// collinear ones.
 pub fn hull_area(points: &[(f32, f32)]) -> f32 {
-    let h = mcc::convex_hull(points);
+    let h = mcc::cylinders::convex_hull(points);
     if h.len() < 3 {
         return 0.0;
     }

@@ -4,7 +4,7 @@
 use super::*;
 
 /// Convex hull (Andrew's monotone chain), counter-clockwise.
-pub(super) fn convex_hull(pts: &[(f32, f32)]) -> Vec<(f32, f32)> {
+pub(crate) fn convex_hull(pts: &[(f32, f32)]) -> Vec<(f32, f32)> {
     let mut p: Vec<(f32, f32)> = pts.to_vec();
     p.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     p.dedup();
