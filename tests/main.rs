@@ -12,3 +12,4 @@ mod nodes;
 mod ops;
 mod records_stats;
 mod security;
+mod concurrency;

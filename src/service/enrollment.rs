@@ -474,7 +474,11 @@ pub fn enroll(
         return Ok(Enrolled::Replayed(ans));
     }
     let ex = reg.matcher.extract(v.photo.as_deref(), &v.fingers)?;
+    // What committed while this enrollment is in flight is compared too (`inflight`).
+    let covered = reg.coverage.get();
     let cands = reg.matcher.search(&ex, 10);
+    let mut window = super::inflight::Window::open(covered, &cands);
+    window.scan(reg, &ex)?;
     let record_id = new_id("rec");
     let keys = reg.keys();
     let person_json = serde_json::to_vec(&v.sealed).map_err(ApiError::internal)?;
@@ -511,7 +515,8 @@ pub fn enroll(
             // A concurrent retry won the race; answer from its record below.
             return Err(ApiError::client("conflict", "capture already enrolled"));
         }
-        let resolved = resolve(reg, c, cands.clone(), None, None)?;
+        let cands = window.close(reg, c, &ex, cands.clone())?;
+        let resolved = resolve(reg, c, cands, None, None)?;
         let now = crate::db::now();
         let mut duplicates = Vec::new();
         // A new record starts its own identity; links are made when an investigator confirms.

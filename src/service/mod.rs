@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cases;
 pub mod enrollment;
 pub mod identify;
+pub mod inflight;
 pub mod keys;
 pub mod loader;
 pub mod matching;
@@ -71,6 +72,8 @@ pub struct Registro {
     pub metrics: metrics::Metrics,
     pub matcher: matching::Matcher,
     ready: AtomicBool,
+    /// Through which change this node's galleries are complete (`inflight`).
+    pub coverage: inflight::Coverage,
 }
 
 impl Registro {
@@ -88,6 +91,7 @@ impl Registro {
             keys: RwLock::new(Arc::new(ring)),
             config,
             ready: AtomicBool::new(false),
+            coverage: inflight::Coverage::default(),
         });
         Ok(reg)
     }
