@@ -13,3 +13,4 @@ mod ops;
 mod records_stats;
 mod security;
 mod concurrency;
+mod identity;

@@ -133,3 +133,23 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(records, companions, match_cases, alerts, audit_log);
+
+diesel::table! {
+    alert_links (seq) {
+        seq -> BigInt,
+        alert_id -> Text,
+        case_id -> Text,
+    }
+}
+
+diesel::table! {
+    alert_withdrawals (seq) {
+        seq -> BigInt,
+        alert_id -> Text,
+        case_id -> Text,
+        at -> Timestamp,
+    }
+}
+
+// Alerts are filtered by their withdrawals (a subselect).
+diesel::allow_tables_to_appear_in_same_query!(alerts, alert_withdrawals);

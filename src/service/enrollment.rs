@@ -181,14 +181,7 @@ fn clean_name(code: &'static str, v: &Option<String>) -> ApiResult<Option<String
     }
 }
 
-/// Age in whole years at `at`.
-pub fn age_at(dob: NaiveDate, at: NaiveDate) -> i64 {
-    let mut age = (at.year() - dob.year()) as i64;
-    if (at.month(), at.day()) < (dob.month(), dob.day()) {
-        age -= 1;
-    }
-    age
-}
+pub use crate::indicators::age_at;
 
 pub fn age_group(age: Option<i64>) -> &'static str {
     match age {
@@ -601,7 +594,7 @@ pub fn enroll(
                 at: now,
             })
             .execute(c)?;
-        let response = crate::indicators::on_enrollment(reg, c, &record_id, response)?;
+        let response = super::alerting::on_enrollment(reg, c, &record_id, response)?;
         let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
         diesel::update(records::table.filter(records::seq.eq(seq)))
             .set(records::response_json.eq(response_json))
