@@ -4,13 +4,13 @@ mod common;
 
 mod access_log;
 mod auth_roles;
+mod concurrency;
 mod dedup;
 mod durability;
 mod enrollment;
+mod identity;
 mod indicators;
 mod nodes;
 mod ops;
 mod records_stats;
 mod security;
-mod concurrency;
-mod identity;
