@@ -1,15 +1,16 @@
 //! One integration binary: every test drives the real HTTP server over a real database.
 
-mod common;
-
 mod access_log;
 mod auth_roles;
-mod credentials;
 mod capture;
+mod common;
+mod concurrency;
+mod credentials;
 mod dedup;
 mod durability;
 mod enrollment;
 mod faults;
+mod identity;
 mod indicators;
 mod nodes;
 mod ops;

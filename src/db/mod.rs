@@ -7,7 +7,9 @@
 //! * SQLite runs in WAL mode with `synchronous=FULL` (every commit is fsynced before it is
 //!   acknowledged, so an enrollment that got `201` survives `kill -9` or power loss) and a
 //!   busy timeout. SQLite has one writer at a time; we serialise writers of this process on a
-//!   mutex ([`Db::write`]) instead of letting deferred transactions collide and fail.
+//!   mutex ([`Db::write`]) instead of letting deferred transactions collide and fail, and each
+//!   write transaction takes SQLite's write lock with its first statement, so writers in
+//!   other processes queue too.
 //! * On PostgreSQL every write transaction first takes one transaction-scoped advisory lock.
 //!   That is what keeps the hash-chained access log linear across many nodes: two writers
 //!   never read the same chain head.
@@ -269,7 +271,15 @@ impl Db {
                 if cap > 0 {
                     diesel::sql_query(format!("PRAGMA max_page_count = {cap}")).execute(conn)?;
                 }
-                let out = transaction(conn, f);
+                let out = transaction(conn, |c| {
+                    // Take the write lock before the first read: a deferred transaction that
+                    // read first and then finds another process's commit in between cannot
+                    // upgrade (SQLITE_BUSY, which no busy timeout retries). A write statement
+                    // first waits for the lock instead, so writers of several processes (or
+                    // several nodes in one) queue like writers of one.
+                    diesel::sql_query("UPDATE meta SET value = value WHERE 0").execute(c)?;
+                    f(c)
+                });
                 run_after_commit(out.is_ok());
                 out
             }

@@ -194,3 +194,18 @@ pub struct NewChange {
     pub kind: String,
     pub at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = alert_links)]
+pub struct NewAlertLink {
+    pub alert_id: String,
+    pub case_id: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = alert_withdrawals)]
+pub struct NewAlertWithdrawal {
+    pub alert_id: String,
+    pub case_id: String,
+    pub at: NaiveDateTime,
+}

@@ -171,7 +171,6 @@ diesel::table! {
     }
 }
 
-
 diesel::table! {
     sites (code) {
         code -> Text,
@@ -235,3 +234,23 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(events, records);
+
+diesel::table! {
+    alert_links (seq) {
+        seq -> BigInt,
+        alert_id -> Text,
+        case_id -> Text,
+    }
+}
+
+diesel::table! {
+    alert_withdrawals (seq) {
+        seq -> BigInt,
+        alert_id -> Text,
+        case_id -> Text,
+        at -> Timestamp,
+    }
+}
+
+// Alerts are filtered by their withdrawals (a subselect).
+diesel::allow_tables_to_appear_in_same_query!(alerts, alert_withdrawals);

@@ -37,7 +37,11 @@ policy!(
 policy!(Auditors, "The access log.", [Auditor]);
 policy!(StatsReaders, "Flow statistics.", [Auditor, Admin]);
 policy!(Admins, "Users, devices, deletions.", [Admin]);
-policy!(Scanners, "Devices at a site: check-in by biometrics.", [Scanner]);
+policy!(
+    Scanners,
+    "Devices at a site: check-in by biometrics.",
+    [Scanner]
+);
 policy!(
     Anyone,
     "Any authenticated caller (logout, the list of sites).",

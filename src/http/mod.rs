@@ -1,13 +1,13 @@
 //! The HTTP layer: routes, auth extractors, JSON views. Thin by design.
 
-pub mod credentials;
 pub mod audit_routes;
+pub mod credentials;
 pub mod guard;
 pub mod handlers;
 pub mod openapi;
 pub mod proxy;
-pub mod tls;
 pub mod reception;
+pub mod tls;
 
 use crate::error::{error_body, ApiError};
 use crate::service::Registro;

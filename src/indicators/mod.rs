@@ -1,44 +1,40 @@
-//! Trafficking and smuggling indicators over records, companions and identity links.
+//! Trafficking and smuggling indicators: pure rules over facts the service hands them.
 //!
-//! Each indicator is an alert with a stable code, a severity, a human explanation that names
-//! no personal data, and the records that are its evidence. Indicators run inside the
-//! enrollment transaction (for what the new record changes) and after every match decision
-//! (for what a new identity link changes). An alert's *evidence key* is its code plus a digest
-//! of the evidence (the sorted record ids, or the indexed value and the identities sharing it),
-//! unique in the database: the same evidence never raises the same alert twice, while new
-//! evidence (a fourth person on a shared phone) raises a new one.
+//! This module reads no database and knows nothing of the service. `service::alerting`
+//! gathers the facts (records, declared companions, who is one person), calls these rules
+//! inside its transaction, and stores what they raise. Each rule returns a [`Raised`] alert
+//! with a stable code, a severity, a human explanation that names no personal data, the
+//! records that are its evidence, and an *evidence digest*: the same evidence never raises the
+//! same alert twice, while new evidence (a fourth person on a shared phone) raises a new one.
+//!
+//! **One person.** Every rule that reasons about "one person" takes it from
+//! [`Rec::person`]: the *biometric identity* of the record — records confirmed as one person,
+//! plus records linked by a biometric `duplicate` that no investigator has decided to be
+//! different people. The service computes it and says which match cases it rests on.
 //!
 //! Definitions (thresholds from [`Thresholds`], configurable):
 //! * `documents_held_by_other` / `travel_debt` — declared at enrollment (protection flags).
 //! * `unaccompanied_minor` — declared, or a minor with no parent, guardian, sibling, spouse or
 //!   other relative among the companions declared by or naming them.
-//! * `document_reuse` — one document number (blind index) on records of different identities,
-//!   leaving out records the biometrics already flagged as the same person (`duplicate`).
-//! * `shared_phone` — one phone (blind index) on at least `shared_phone_people` identities
-//!   that are not declared companions of each other.
-//! * `adult_with_many_minors` — an adult identity registered with at least `adult_minors`
-//!   different minors who are not declared their children, wards or siblings.
-//! * `minor_with_many_adults` — a minor identity registered with at least `minor_adults`
-//!   different adults.
-//! * `repeat_crossing` — one identity (confirmed links plus biometric `duplicate`s) enrolled at
-//!   least `repeat_crossings` times within `repeat_window_days`: a guide's pattern.
-//! * `identity_change` — records confirmed as one person whose name, date of birth, sex or
-//!   nationality disagree (the EU interoperability "red link").
+//! * `document_reuse` — one document number (blind index) on records of different people.
+//! * `shared_phone` — one phone (blind index) on at least `shared_phone_people` people that
+//!   are not declared companions of each other.
+//! * `adult_with_many_minors` — an adult registered with at least `adult_minors` different
+//!   minors who are not declared their children, wards or siblings.
+//! * `minor_with_many_adults` — a minor registered with at least `minor_adults` different
+//!   adults.
+//! * `repeat_crossing` — one person enrolled at least `repeat_crossings` times within
+//!   `repeat_window_days`: a guide's pattern.
+//! * `identity_change` — records of one person whose name, date of birth, sex or nationality
+//!   disagree (the EU interoperability "red link").
 //! * `age_inconsistency` — records of one person whose declared ages differ from the passage
 //!   of time by more than `age_tolerance_years`, crossing the line between minor and adult.
 
 pub mod journey;
 
-use crate::db::models::{NewAlert, RecordRow};
-use crate::db::schema::{alerts, companions, records};
-use crate::db::DbConn;
-use crate::error::{ApiError, ApiResult};
-use crate::service::enrollment::{age_at, EnrollmentResponse, IndicatorView, SealedPerson};
-use crate::service::{new_id, Registro};
-use chrono::NaiveDate;
-use diesel::prelude::*;
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// Thresholds of the indicators, from configuration.
 #[derive(Debug, Clone)]
@@ -67,12 +63,71 @@ impl Default for Thresholds {
 const FAMILY: [&str; 5] = ["parent", "guardian", "sibling", "spouse", "other_relative"];
 const CHILD_LINKS: [&str; 3] = ["parent", "guardian", "sibling"];
 
-struct Raised {
-    code: &'static str,
-    severity: &'static str,
-    detail: String,
-    records: Vec<String>,
-    evidence: String,
+/// One record as the rules see it.
+#[derive(Debug, Clone)]
+pub struct Rec {
+    pub id: String,
+    /// The person (biometric identity) the record belongs to: equal for records of one person.
+    pub person: String,
+    pub captured_at: NaiveDateTime,
+    /// Commit order, to break ties between equal capture times.
+    pub seq: i64,
+    pub site: String,
+    pub is_minor: Option<bool>,
+}
+
+/// A declared companion link seen from one side: `mine` is a record of the person in
+/// question, `other` the record on the other side.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub mine: String,
+    pub other: Rec,
+    pub relationship: String,
+}
+
+/// What a person declared at one visit that can be compared across visits.
+#[derive(Debug, Clone, Default)]
+pub struct Declared {
+    pub given_names: Option<String>,
+    pub family_names: Option<String>,
+    pub date_of_birth: Option<NaiveDate>,
+    pub sex: Option<String>,
+    pub nationality: Option<String>,
+    pub age_estimate: Option<i64>,
+}
+
+/// The protection needs declared at an enrollment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    pub documents_held_by_other: bool,
+    pub travel_debt: bool,
+    pub unaccompanied_minor: bool,
+}
+
+/// An alert raised by a rule; the service stores it unless its evidence is known.
+#[derive(Debug, Clone)]
+pub struct Raised {
+    pub code: &'static str,
+    pub severity: &'static str,
+    pub detail: String,
+    pub records: Vec<String>,
+    pub evidence: String,
+}
+
+impl Raised {
+    /// Unique per code and evidence.
+    pub fn key(&self) -> String {
+        format!("{}:{}", self.code, self.evidence)
+    }
+}
+
+/// Age in whole years at `at`.
+pub fn age_at(dob: NaiveDate, at: NaiveDate) -> i64 {
+    let mut age = (at.year() - dob.year()) as i64;
+    if (at.month(), at.day()) < (dob.month(), dob.day()) {
+        age -= 1;
+    }
+    age
 }
 
 fn digest(parts: &[String]) -> String {
@@ -84,357 +139,177 @@ fn digest(parts: &[String]) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// Stores the alerts whose evidence is new; returns those stored.
-fn store(
-    conn: &mut DbConn,
-    site: Option<&str>,
-    raised: Vec<Raised>,
-) -> ApiResult<Vec<IndicatorView>> {
-    let mut out = Vec::new();
-    for r in raised {
-        let key = format!("{}:{}", r.code, r.evidence);
-        let exists: i64 = alerts::table
-            .filter(alerts::evidence_key.eq(&key))
-            .count()
-            .get_result(conn)?;
-        if exists > 0 {
-            continue;
-        }
-        let mut ids = r.records.clone();
-        ids.sort();
-        ids.dedup();
-        diesel::insert_into(alerts::table)
-            .values(NewAlert {
-                id: new_id("alert"),
-                code: r.code.into(),
-                severity: r.severity.into(),
-                detail: r.detail.clone(),
-                record_ids: serde_json::to_string(&ids).map_err(ApiError::internal)?,
-                evidence_key: key,
-                site: site.map(str::to_string),
-                created_at: crate::db::now(),
-            })
-            .execute(conn)?;
-        out.push(IndicatorView {
-            code: r.code.into(),
-            severity: r.severity.into(),
-            detail: r.detail,
-            related_records: ids,
-        });
-    }
-    Ok(out)
-}
-
-fn live(
-    conn: &mut DbConn,
-) -> records::BoxedQuery<'static, <DbConn as diesel::Connection>::Backend> {
-    let _ = conn;
-    records::table
-        .filter(records::deleted_at.is_null())
-        .into_boxed()
-}
-
-/// Companion links touching any of `record_ids`, in both directions, as
-/// (this side's record id, other side's record id, relationship). Links to captures not
-/// (yet) enrolled are left out.
-fn links_of(conn: &mut DbConn, record_ids: &[String]) -> ApiResult<Vec<(String, String, String)>> {
-    let mut out = Vec::new();
-    let captures: Vec<(String, String)> = records::table
-        .filter(records::id.eq_any(record_ids))
-        .select((records::id, records::capture_id))
-        .load(conn)?;
-    let declared: Vec<(String, String, String)> = companions::table
-        .filter(companions::record_id.eq_any(record_ids))
-        .select((
-            companions::record_id,
-            companions::companion_capture_id,
-            companions::relationship,
-        ))
-        .load(conn)?;
-    for (rid, cap, rel) in declared {
-        let other: Option<String> = live(conn)
-            .filter(records::capture_id.eq(cap))
-            .select(records::id)
-            .first(conn)
-            .optional()?;
-        if let Some(o) = other {
-            out.push((rid, o, rel));
-        }
-    }
-    let caps: Vec<String> = captures.iter().map(|c| c.1.clone()).collect();
-    let naming: Vec<(String, String, String)> = companions::table
-        .filter(companions::companion_capture_id.eq_any(&caps))
-        .select((
-            companions::companion_capture_id,
-            companions::record_id,
-            companions::relationship,
-        ))
-        .load(conn)?;
-    for (cap, other, rel) in naming {
-        if let Some((rid, _)) = captures.iter().find(|c| c.1 == cap) {
-            out.push((rid.clone(), other, rel));
-        }
-    }
-    Ok(out)
-}
-
-fn record_rows(conn: &mut DbConn, ids: &[String]) -> ApiResult<Vec<RecordRow>> {
-    Ok(live(conn)
-        .filter(records::id.eq_any(ids))
-        .select(RecordRow::as_select())
-        .load(conn)?)
-}
-
-fn identity_records(conn: &mut DbConn, person_id: &str) -> ApiResult<Vec<RecordRow>> {
-    Ok(live(conn)
-        .filter(records::person_id.eq(person_id.to_string()))
-        .order(records::captured_at.asc())
-        .select(RecordRow::as_select())
-        .load(conn)?)
-}
-
-/// Indicators of a freshly enrolled record (inside its transaction). Adds the alerts raised
-/// to the enrollment answer.
-pub fn on_enrollment(
-    reg: &Registro,
-    conn: &mut DbConn,
-    record_id: &str,
-    mut response: EnrollmentResponse,
-) -> ApiResult<EnrollmentResponse> {
-    let th = &reg.config.thresholds;
-    let row: RecordRow = records::table
-        .filter(records::id.eq(record_id))
-        .select(RecordRow::as_select())
-        .first(conn)?;
-    let sealed = open(reg, &row)?;
+/// Declared needs of a fresh record: its flags, and whether a minor travels with no family.
+/// `links` are the record's companion links (declared by it or naming it), `declared` the
+/// relationships it declared (also to companions not enrolled yet).
+pub fn declared_needs(rec: &Rec, flags: Flags, links: &[Link], declared: &[String]) -> Vec<Raised> {
     let mut raised = Vec::new();
-    if sealed.protection.documents_held_by_other {
-        raised.push(Raised {
-            code: "documents_held_by_other",
-            severity: "high",
-            detail: "the person declared that someone else holds their identity documents".into(),
-            records: vec![row.id.clone()],
-            evidence: row.id.clone(),
-        });
+    let one = |code, detail: &str| Raised {
+        code,
+        severity: "high",
+        detail: detail.into(),
+        records: vec![rec.id.clone()],
+        evidence: rec.id.clone(),
+    };
+    if flags.documents_held_by_other {
+        raised.push(one(
+            "documents_held_by_other",
+            "the person declared that someone else holds their identity documents",
+        ));
     }
-    if sealed.protection.travel_debt {
-        raised.push(Raised {
-            code: "travel_debt",
-            severity: "high",
-            detail: "the person declared a debt for their journey (possible debt bondage)".into(),
-            records: vec![row.id.clone()],
-            evidence: row.id.clone(),
-        });
+    if flags.travel_debt {
+        raised.push(one(
+            "travel_debt",
+            "the person declared a debt for their journey (possible debt bondage)",
+        ));
     }
-    let links = links_of(conn, std::slice::from_ref(&row.id))?;
-    if row.is_minor == Some(true) {
+    if rec.is_minor == Some(true) {
         let family = links
             .iter()
-            .any(|(_, _, rel)| FAMILY.contains(&rel.as_str()))
-            || sealed
-                .companions
-                .iter()
-                .any(|c| FAMILY.contains(&c.relationship.as_str()));
-        if sealed.protection.unaccompanied_minor || !family {
-            raised.push(Raised {
-                code: "unaccompanied_minor",
-                severity: "high",
-                detail: if sealed.protection.unaccompanied_minor {
-                    "a minor declared as unaccompanied".into()
-                } else {
-                    "a minor registered with no parent, guardian or relative among their companions"
-                        .into()
-                },
-                records: vec![row.id.clone()],
-                evidence: row.id.clone(),
-            });
+            .map(|l| l.relationship.as_str())
+            .chain(declared.iter().map(String::as_str))
+            .any(|rel| FAMILY.contains(&rel));
+        if flags.unaccompanied_minor {
+            raised.push(one(
+                "unaccompanied_minor",
+                "a minor declared as unaccompanied",
+            ));
+        } else if !family {
+            raised.push(one(
+                "unaccompanied_minor",
+                "a minor registered with no parent, guardian or relative among their companions",
+            ));
         }
     }
-    let same_person: BTreeSet<String> = response
-        .duplicates
+    raised
+}
+
+/// `document_reuse`: `sharing` are the other live records with the same document number.
+pub fn document_reuse(rec: &Rec, doc_index: &str, sharing: &[Rec]) -> Option<Raised> {
+    let others: Vec<&Rec> = sharing
         .iter()
-        .filter(|d| d.decision == "duplicate")
-        .map(|d| d.record_id.clone())
+        .filter(|r| r.id != rec.id && r.person != rec.person)
         .collect();
-    if let Some(doc) = &row.doc_index {
-        let others: Vec<(String, String)> = live(conn)
-            .filter(records::doc_index.eq(doc.clone()))
-            .filter(records::person_id.ne(row.person_id.clone()))
-            .select((records::id, records::person_id))
-            .load(conn)?;
-        let others: Vec<_> = others
-            .into_iter()
-            .filter(|(id, _)| !same_person.contains(id))
-            .collect();
-        if !others.is_empty() {
-            let mut persons: Vec<String> = others.iter().map(|o| o.1.clone()).collect();
-            persons.push(row.person_id.clone());
-            persons.sort();
-            persons.dedup();
-            let mut ids: Vec<String> = others.iter().map(|o| o.0.clone()).collect();
-            ids.push(row.id.clone());
-            raised.push(Raised {
-                code: "document_reuse",
-                severity: "high",
-                detail: format!(
-                    "one document number is declared by {} different people",
-                    persons.len()
-                ),
-                records: ids,
-                evidence: digest(&[vec![doc.clone()], persons].concat()),
-            });
-        }
+    if others.is_empty() {
+        return None;
     }
-    if let Some(phone) = &row.phone_index {
-        let sharing: Vec<(String, String)> = live(conn)
-            .filter(records::phone_index.eq(phone.clone()))
-            .select((records::id, records::person_id))
-            .load(conn)?;
-        let companions: BTreeSet<String> = links.iter().map(|l| l.1.clone()).collect();
-        let unrelated: Vec<&(String, String)> = sharing
+    let persons: BTreeSet<String> = others
+        .iter()
+        .map(|o| o.person.clone())
+        .chain([rec.person.clone()])
+        .collect();
+    let mut ids: Vec<String> = others.iter().map(|o| o.id.clone()).collect();
+    ids.push(rec.id.clone());
+    let persons: Vec<String> = persons.into_iter().collect();
+    Some(Raised {
+        code: "document_reuse",
+        severity: "high",
+        detail: format!(
+            "one document number is declared by {} different people",
+            persons.len()
+        ),
+        records: ids,
+        evidence: digest(&[vec![doc_index.to_string()], persons].concat()),
+    })
+}
+
+/// `shared_phone`: `sharing` are the live records with the same phone (the record itself
+/// included or not), `companions` the record ids declared as travelling with it.
+pub fn shared_phone(
+    th: &Thresholds,
+    rec: &Rec,
+    phone_index: &str,
+    sharing: &[Rec],
+    companions: &BTreeSet<String>,
+) -> Option<Raised> {
+    let mut unrelated: Vec<&Rec> = vec![rec];
+    unrelated.extend(
+        sharing
             .iter()
-            .filter(|(id, _)| {
-                *id == row.id || (!companions.contains(id) && !same_person.contains(id))
-            })
-            .collect();
-        let persons: BTreeSet<String> = unrelated.iter().map(|s| s.1.clone()).collect();
-        if persons.len() >= th.shared_phone_people {
-            let persons: Vec<String> = persons.into_iter().collect();
-            raised.push(Raised {
-                code: "shared_phone",
-                severity: "medium",
-                detail: format!(
-                    "one phone number is declared by {} unrelated people",
-                    persons.len()
-                ),
-                records: unrelated.iter().map(|s| s.0.clone()).collect(),
-                evidence: digest(&[vec![phone.clone()], persons].concat()),
-            });
-        }
-    }
-    // Companion patterns, from the point of view of every identity this enrollment touches.
-    let mut touched: Vec<String> = vec![row.person_id.clone()];
-    touched.extend(
-        record_rows(conn, &links.iter().map(|l| l.1.clone()).collect::<Vec<_>>())?
-            .into_iter()
-            .map(|r| r.person_id),
+            .filter(|r| r.id != rec.id && r.person != rec.person && !companions.contains(&r.id)),
     );
-    touched.sort();
-    touched.dedup();
-    for pid in touched {
-        raised.extend(companion_patterns(conn, th, &pid)?);
+    let persons: BTreeSet<String> = unrelated.iter().map(|r| r.person.clone()).collect();
+    if persons.len() < th.shared_phone_people {
+        return None;
     }
-    raised.extend(repeat_crossing(conn, th, &row, &same_person)?);
-    response.indicators = store(conn, Some(&row.site), raised)?;
-    Ok(response)
+    let persons: Vec<String> = persons.into_iter().collect();
+    Some(Raised {
+        code: "shared_phone",
+        severity: "medium",
+        detail: format!(
+            "one phone number is declared by {} unrelated people",
+            persons.len()
+        ),
+        records: unrelated.iter().map(|r| r.id.clone()).collect(),
+        evidence: digest(&[vec![phone_index.to_string()], persons].concat()),
+    })
 }
 
-fn open(reg: &Registro, row: &RecordRow) -> ApiResult<SealedPerson> {
-    crate::service::records::open_person(reg, row)
-}
-
-/// `adult_with_many_minors` and `minor_with_many_adults` for one identity.
-fn companion_patterns(
-    conn: &mut DbConn,
-    th: &Thresholds,
-    person_id: &str,
-) -> ApiResult<Vec<Raised>> {
-    let mine = identity_records(conn, person_id)?;
-    let Some(latest) = mine.last() else {
-        return Ok(vec![]);
+/// `adult_with_many_minors` or `minor_with_many_adults` for one person: `mine` are the
+/// person's records, `links` the companion links of those records. Whether the person is an
+/// adult or a minor is taken from their latest record.
+pub fn companion_patterns(th: &Thresholds, mine: &[Rec], links: &[Link]) -> Option<Raised> {
+    let latest = mine.iter().max_by_key(|r| (r.captured_at, r.seq))?;
+    let person = &latest.person;
+    let want_minor = match latest.is_minor {
+        Some(false) => true,
+        Some(true) => false,
+        None => return None,
     };
-    let ids: Vec<String> = mine.iter().map(|r| r.id.clone()).collect();
-    let links = links_of(conn, &ids)?;
-    let others = record_rows(conn, &links.iter().map(|l| l.1.clone()).collect::<Vec<_>>())?;
-    let by_id: HashMap<&str, &RecordRow> = others.iter().map(|r| (r.id.as_str(), r)).collect();
-    let mut out = Vec::new();
-    match latest.is_minor {
-        Some(false) => {
-            let mut minors: BTreeSet<String> = BTreeSet::new();
-            let mut evidence_records: Vec<String> = ids.clone();
-            for (_, other, rel) in &links {
-                if let Some(o) = by_id.get(other.as_str()) {
-                    if o.is_minor == Some(true)
-                        && !CHILD_LINKS.contains(&rel.as_str())
-                        && o.person_id != person_id
-                    {
-                        minors.insert(o.person_id.clone());
-                        evidence_records.push(o.id.clone());
-                    }
-                }
-            }
-            if minors.len() >= th.adult_minors {
-                let persons: Vec<String> = minors.into_iter().collect();
-                out.push(Raised {
-                    code: "adult_with_many_minors",
-                    severity: "high",
-                    detail: format!(
-                        "one adult registered with {} different minors who are not declared their children or siblings",
-                        persons.len()
-                    ),
-                    records: evidence_records,
-                    evidence: digest(&[vec![person_id.to_string()], persons].concat()),
-                });
-            }
+    let mut others: BTreeSet<String> = BTreeSet::new();
+    let mut evidence_records: Vec<String> = mine.iter().map(|r| r.id.clone()).collect();
+    for l in links {
+        let o = &l.other;
+        let counts = if want_minor {
+            o.is_minor == Some(true) && !CHILD_LINKS.contains(&l.relationship.as_str())
+        } else {
+            o.is_minor == Some(false)
+        };
+        if counts && &o.person != person {
+            others.insert(o.person.clone());
+            evidence_records.push(o.id.clone());
         }
-        Some(true) => {
-            let mut adults: BTreeSet<String> = BTreeSet::new();
-            let mut evidence_records: Vec<String> = ids.clone();
-            for (_, other, _) in &links {
-                if let Some(o) = by_id.get(other.as_str()) {
-                    if o.is_minor == Some(false) && o.person_id != person_id {
-                        adults.insert(o.person_id.clone());
-                        evidence_records.push(o.id.clone());
-                    }
-                }
-            }
-            if adults.len() >= th.minor_adults {
-                let persons: Vec<String> = adults.into_iter().collect();
-                out.push(Raised {
-                    code: "minor_with_many_adults",
-                    severity: "high",
-                    detail: format!(
-                        "one minor registered with {} different adults",
-                        persons.len()
-                    ),
-                    records: evidence_records,
-                    evidence: digest(&[vec![person_id.to_string()], persons].concat()),
-                });
-            }
-        }
-        None => {}
     }
-    Ok(out)
+    let (code, needed) = if want_minor {
+        ("adult_with_many_minors", th.adult_minors)
+    } else {
+        ("minor_with_many_adults", th.minor_adults)
+    };
+    if others.len() < needed {
+        return None;
+    }
+    let n = others.len();
+    let persons: Vec<String> = others.into_iter().collect();
+    evidence_records.sort();
+    evidence_records.dedup();
+    Some(Raised {
+        code,
+        severity: "high",
+        detail: if want_minor {
+            format!("one adult registered with {n} different minors who are not declared their children or siblings")
+        } else {
+            format!("one minor registered with {n} different adults")
+        },
+        records: evidence_records,
+        evidence: digest(&[vec![person.clone()], persons].concat()),
+    })
 }
 
-/// `repeat_crossing` for the identity of `row`, counting biometric duplicates as the same
-/// person.
-fn repeat_crossing(
-    conn: &mut DbConn,
-    th: &Thresholds,
-    row: &RecordRow,
-    same_person: &BTreeSet<String>,
-) -> ApiResult<Vec<Raised>> {
-    let mut visits = identity_records(conn, &row.person_id)?;
-    if !same_person.is_empty() {
-        let dup_rows = record_rows(conn, &same_person.iter().cloned().collect::<Vec<_>>())?;
-        for d in dup_rows {
-            visits.extend(identity_records(conn, &d.person_id)?);
-        }
-    }
-    visits.sort_by_key(|r| (r.captured_at, r.seq));
-    visits.dedup_by(|a, b| a.id == b.id);
+/// `repeat_crossing` around `latest`: `visits` are every record of the person.
+pub fn repeat_crossing(th: &Thresholds, latest: &Rec, visits: &[Rec]) -> Option<Raised> {
     let window = chrono::Duration::days(th.repeat_window_days);
-    let recent: Vec<&RecordRow> = visits
+    let mut recent: Vec<&Rec> = visits
         .iter()
-        .filter(|r| (row.captured_at - r.captured_at).abs() <= window)
+        .filter(|r| (latest.captured_at - r.captured_at).abs() <= window)
         .collect();
+    recent.sort_by_key(|r| (r.captured_at, r.seq));
+    recent.dedup_by(|a, b| a.id == b.id);
     if recent.len() < th.repeat_crossings {
-        return Ok(vec![]);
+        return None;
     }
     let ids: Vec<String> = recent.iter().map(|r| r.id.clone()).collect();
     let sites: BTreeSet<&str> = recent.iter().map(|r| r.site.as_str()).collect();
-    Ok(vec![Raised {
+    Some(Raised {
         code: "repeat_crossing",
         severity: "medium",
         detail: format!(
@@ -445,11 +320,8 @@ fn repeat_crossing(
         ),
         evidence: digest(&ids),
         records: ids,
-    }])
+    })
 }
-
-/// Reads one comparable biographic field of a person.
-type FieldOf = fn(&SealedPerson) -> Option<String>;
 
 fn norm_name(s: &Option<String>) -> Option<String> {
     s.as_deref()
@@ -462,86 +334,77 @@ fn norm_name(s: &Option<String>) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-/// Indicators after an investigator's decision on a pair.
-pub fn after_decision(
-    reg: &Registro,
-    conn: &mut DbConn,
-    a: &str,
-    b: &str,
-    decision: &str,
-) -> ApiResult<()> {
-    if decision != "same_person" {
-        return Ok(());
-    }
-    let th = reg.config.thresholds.clone();
-    let row: RecordRow = records::table
-        .filter(records::id.eq(a))
-        .select(RecordRow::as_select())
-        .first(conn)?;
-    let members = identity_records(conn, &row.person_id)?;
-    let people: Vec<(RecordRow, SealedPerson)> = members
-        .into_iter()
-        .map(|r| open(reg, &r).map(|p| (r, p)))
-        .collect::<ApiResult<_>>()?;
-    let mut raised = Vec::new();
-    let ids: Vec<String> = people.iter().map(|p| p.0.id.clone()).collect();
-    let mut differing = Vec::new();
+/// Reads one comparable biographic field of a visit.
+type FieldOf = fn(&Declared) -> Option<String>;
+
+/// `identity_change`: the records of one person (oldest first) with what each declared.
+pub fn identity_change(people: &[(Rec, Declared)]) -> Option<Raised> {
     let fields: [(&str, FieldOf); 5] = [
-        ("given names", |p| norm_name(&p.person.given_names)),
-        ("family names", |p| norm_name(&p.person.family_names)),
-        ("date of birth", |p| p.person.date_of_birth.clone()),
-        ("sex", |p| p.person.sex.clone()),
-        ("nationality", |p| p.person.nationality.clone()),
+        ("given names", |p| norm_name(&p.given_names)),
+        ("family names", |p| norm_name(&p.family_names)),
+        ("date of birth", |p| {
+            p.date_of_birth.map(|d| d.format("%Y-%m-%d").to_string())
+        }),
+        ("sex", |p| p.sex.clone()),
+        ("nationality", |p| p.nationality.clone()),
     ];
-    for (name, get) in fields {
-        let values: BTreeSet<String> = people.iter().filter_map(|p| get(&p.1)).collect();
-        if values.len() > 1 {
-            differing.push(name);
-        }
+    let differing: Vec<&str> = fields
+        .iter()
+        .filter(|(_, get)| {
+            people
+                .iter()
+                .filter_map(|p| get(&p.1))
+                .collect::<BTreeSet<_>>()
+                .len()
+                > 1
+        })
+        .map(|(name, _)| *name)
+        .collect();
+    if differing.is_empty() {
+        return None;
     }
-    if !differing.is_empty() {
-        raised.push(Raised {
-            code: "identity_change",
-            severity: "high",
-            detail: format!(
-                "records confirmed as one person disagree on: {}",
-                differing.join(", ")
-            ),
-            evidence: digest(
-                &[
-                    ids.clone(),
-                    differing.iter().map(|s| s.to_string()).collect(),
-                ]
-                .concat(),
-            ),
-            records: ids.clone(),
-        });
-    }
-    // Declared ages against the passage of time.
-    let ages: Vec<(&RecordRow, i64)> = people
+    let mut ids: Vec<String> = people.iter().map(|p| p.0.id.clone()).collect();
+    ids.sort();
+    Some(Raised {
+        code: "identity_change",
+        severity: "high",
+        detail: format!(
+            "records of one person disagree on: {}",
+            differing.join(", ")
+        ),
+        evidence: digest(
+            &[
+                ids.clone(),
+                differing.iter().map(|s| s.to_string()).collect(),
+            ]
+            .concat(),
+        ),
+        records: ids,
+    })
+}
+
+/// `age_inconsistency`: the first pair of visits (oldest first) declared on both sides of
+/// 18 whose ages disagree with the time elapsed by more than the tolerance.
+pub fn age_inconsistency(th: &Thresholds, people: &[(Rec, Declared)]) -> Option<Raised> {
+    let mut ages: Vec<(&Rec, i64)> = people
         .iter()
         .filter_map(|(r, p)| {
-            let at = r.captured_at.date();
-            let age = match p
-                .person
-                .date_of_birth
-                .as_deref()
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            {
-                Some(dob) => Some(age_at(dob, at)),
-                None => p.person.age_estimate,
+            let age = match p.date_of_birth {
+                Some(dob) => Some(age_at(dob, r.captured_at.date())),
+                None => p.age_estimate,
             };
             age.map(|a| (r, a))
         })
         .collect();
-    'outer: for (i, (r1, a1)) in ages.iter().enumerate() {
+    ages.sort_by_key(|(r, _)| (r.captured_at, r.seq));
+    for (i, (r1, a1)) in ages.iter().enumerate() {
         for (r2, a2) in ages.iter().skip(i + 1) {
             let years = (r2.captured_at - r1.captured_at).num_days() as f64 / 365.25;
             let expected = *a1 as f64 + years;
             let crosses = (*a1 < 18) != (*a2 < 18);
             if crosses && (expected - *a2 as f64).abs() > th.age_tolerance_years as f64 {
                 let pair = vec![r1.id.clone(), r2.id.clone()];
-                raised.push(Raised {
+                return Some(Raised {
                     code: "age_inconsistency",
                     severity: "high",
                     detail: format!(
@@ -551,15 +414,140 @@ pub fn after_decision(
                     evidence: digest(&pair),
                     records: pair,
                 });
-                break 'outer;
             }
         }
     }
-    if let Some(latest) = people.last() {
-        raised.extend(repeat_crossing(conn, &th, &latest.0, &BTreeSet::new())?);
-        raised.extend(companion_patterns(conn, &th, &latest.0.person_id)?);
+    None
+}
+
+/// Every rule about one person's unity: companion patterns, repeat crossings, identity change
+/// and age inconsistency, for the person of `mine` (their records, with what each declared)
+/// and the companion links of those records.
+pub fn about_person(th: &Thresholds, mine: &[(Rec, Declared)], links: &[Link]) -> Vec<Raised> {
+    let recs: Vec<Rec> = mine.iter().map(|m| m.0.clone()).collect();
+    let mut out = Vec::new();
+    out.extend(companion_patterns(th, &recs, links));
+    if let Some(latest) = recs.iter().max_by_key(|r| (r.captured_at, r.seq)) {
+        out.extend(repeat_crossing(th, latest, &recs));
     }
-    let _ = b;
-    store(conn, Some(&row.site), raised)?;
-    Ok(())
+    out.extend(identity_change(mine));
+    out.extend(age_inconsistency(th, mine));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str, person: &str, day: u32, minor: Option<bool>) -> Rec {
+        Rec {
+            id: id.into(),
+            person: person.into(),
+            captured_at: NaiveDate::from_ymd_opt(2026, 8, day)
+                .and_then(|d| d.and_hms_opt(10, 0, 0))
+                .unwrap_or_default(),
+            seq: i64::from(day),
+            site: "S".into(),
+            is_minor: minor,
+        }
+    }
+
+    fn link(mine: &str, other: Rec, rel: &str) -> Link {
+        Link {
+            mine: mine.into(),
+            other,
+            relationship: rel.into(),
+        }
+    }
+
+    #[test]
+    fn an_adult_seen_four_times_with_different_minors_is_one_person() {
+        let th = Thresholds::default();
+        // Four visits of one biometric person, each with an unrelated child.
+        let mine: Vec<Rec> = (1..=4)
+            .map(|d| rec(&format!("a{d}"), "P", d, Some(false)))
+            .collect();
+        let links: Vec<Link> = (1..=4)
+            .map(|d| {
+                link(
+                    &format!("a{d}"),
+                    rec(&format!("k{d}"), &format!("K{d}"), d, Some(true)),
+                    "unrelated",
+                )
+            })
+            .collect();
+        let a = companion_patterns(&th, &mine, &links).expect("raised");
+        assert_eq!(a.code, "adult_with_many_minors");
+        assert!(a.detail.contains("4 different minors"), "{}", a.detail);
+        // Split into four people, no visit alone reaches the threshold.
+        for (m, l) in mine.iter().zip(&links) {
+            let mut alone = m.clone();
+            alone.person = m.id.clone();
+            assert!(companion_patterns(&th, &[alone], std::slice::from_ref(l)).is_none());
+        }
+        // One child seen twice is one minor, and declared children do not count.
+        let same_child = vec![
+            link("a1", rec("k1", "K", 1, Some(true)), "unrelated"),
+            link("a2", rec("k2", "K", 2, Some(true)), "unknown"),
+            link("a3", rec("k3", "K3", 3, Some(true)), "parent"),
+        ];
+        assert!(companion_patterns(&th, &mine, &same_child).is_none());
+    }
+
+    #[test]
+    fn a_minor_with_many_adults_counts_people_not_records() {
+        let th = Thresholds::default();
+        let kid = vec![rec("k1", "K", 1, Some(true)), rec("k2", "K", 9, Some(true))];
+        let adults = |persons: [&str; 3]| -> Vec<Link> {
+            persons
+                .iter()
+                .enumerate()
+                .map(|(i, p)| link("k1", rec(&format!("x{i}"), p, 1, Some(false)), "unknown"))
+                .collect()
+        };
+        assert!(companion_patterns(&th, &kid, &adults(["A", "B", "C"])).is_some());
+        assert!(companion_patterns(&th, &kid, &adults(["A", "A", "C"])).is_none());
+        // An adult that is the minor themself (a link to another of their own records) does
+        // not count either.
+        assert!(companion_patterns(&th, &kid, &adults(["A", "B", "K"])).is_none());
+    }
+
+    #[test]
+    fn repeat_crossing_and_evidence_keys() {
+        let th = Thresholds::default();
+        let visits: Vec<Rec> = (1..=3)
+            .map(|d| rec(&format!("r{d}"), "P", d * 10, None))
+            .collect();
+        let a = repeat_crossing(&th, &visits[2], &visits).expect("three visits in 90 days");
+        let b = repeat_crossing(&th, &visits[2], &visits).expect("again");
+        assert_eq!(a.key(), b.key(), "same evidence, same key");
+        assert!(repeat_crossing(&th, &visits[2], &visits[1..]).is_none());
+    }
+
+    #[test]
+    fn identity_change_and_age_inconsistency() {
+        let th = Thresholds::default();
+        let dob = |y| NaiveDate::from_ymd_opt(y, 6, 1);
+        let d = |name: &str, y| Declared {
+            given_names: Some(name.into()),
+            date_of_birth: dob(y),
+            ..Declared::default()
+        };
+        let people = vec![
+            (rec("r1", "P", 1, Some(false)), d("Luis", 1995)),
+            (rec("r2", "P", 2, Some(true)), d(" luis ", 2011)),
+        ];
+        let ic = identity_change(&people).expect("date of birth differs");
+        assert_eq!(
+            ic.detail,
+            "records of one person disagree on: date of birth"
+        );
+        assert!(age_inconsistency(&th, &people).is_some());
+        let same = vec![
+            people[0].clone(),
+            (rec("r3", "P", 3, None), d("LUIS", 1995)),
+        ];
+        assert!(identity_change(&same).is_none());
+        assert!(age_inconsistency(&th, &same).is_none());
+    }
 }

@@ -3,7 +3,7 @@
 use super::audit::{self, Entry};
 use super::{clamp_limit, parse_cursor, parse_instant, rfc3339, Page, Principal, Registro};
 use crate::db::models::{AlertRow, AuditRow, MatchCaseRow, NewChange};
-use crate::db::schema::{alerts, audit_log, changes, match_cases, records};
+use crate::db::schema::{alert_withdrawals, alerts, audit_log, changes, match_cases, records};
 use crate::error::{ApiError, ApiResult};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -205,7 +205,7 @@ pub fn decide(
                 ),
             )?;
         }
-        crate::indicators::after_decision(reg, c, &row.record_a, &row.record_b, decision)?;
+        super::alerting::after_decision(reg, c, &row.id, &row.record_a, &row.record_b, decision)?;
         let updated: MatchCaseRow = match_cases::table
             .filter(match_cases::seq.eq(row.seq))
             .select(MatchCaseRow::as_select())
@@ -223,6 +223,9 @@ pub struct AlertView {
     pub record_ids: Vec<String>,
     pub site: Option<String>,
     pub created_at: String,
+    /// `active`, or `withdrawn` when a biometric link it rested on was decided
+    /// `different_person`.
+    pub status: String,
 }
 
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
@@ -234,6 +237,8 @@ pub struct AlertQuery {
     pub to: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<i64>,
+    /// `active` (the default), `withdrawn` or `all`.
+    pub status: Option<String>,
 }
 
 pub fn list_alerts(reg: &Registro, who: &Principal, q: &AlertQuery) -> ApiResult<Page<AlertView>> {
@@ -241,9 +246,26 @@ pub fn list_alerts(reg: &Registro, who: &Principal, q: &AlertQuery) -> ApiResult
     let cursor = parse_cursor(q.cursor.as_deref())?;
     let from = parse_instant("from", q.from.as_deref())?;
     let to = parse_instant("to", q.to.as_deref())?;
+    let status = q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("active");
+    if !["active", "withdrawn", "all"].contains(&status) {
+        return Err(ApiError::client(
+            "invalid_query",
+            "status is active, withdrawn or all",
+        ));
+    }
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<Page<AlertView>> {
         let mut b = alerts::table.into_boxed();
+        let withdrawn_ids = alert_withdrawals::table.select(alert_withdrawals::alert_id);
+        match status {
+            "active" => b = b.filter(diesel::dsl::not(alerts::id.eq_any(withdrawn_ids))),
+            "withdrawn" => b = b.filter(alerts::id.eq_any(withdrawn_ids)),
+            _ => {}
+        }
         if let Some(v) = q.code.as_deref().filter(|s| !s.is_empty()) {
             b = b.filter(alerts::code.eq(v.to_string()));
         }
@@ -267,11 +289,23 @@ pub fn list_alerts(reg: &Registro, who: &Principal, q: &AlertQuery) -> ApiResult
             .limit(limit + 1)
             .select(AlertRow::as_select())
             .load(c)?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let withdrawn: std::collections::HashSet<String> = alert_withdrawals::table
+            .filter(alert_withdrawals::alert_id.eq_any(ids))
+            .select(alert_withdrawals::alert_id)
+            .load::<String>(c)?
+            .into_iter()
+            .collect();
         let page = Page::from_rows(
             rows,
             limit,
             |r| r.seq,
             |r| AlertView {
+                status: if withdrawn.contains(&r.id) {
+                    "withdrawn".into()
+                } else {
+                    "active".into()
+                },
                 alert_id: r.id,
                 code: r.code,
                 severity: r.severity,

@@ -224,14 +224,7 @@ fn clean_name(code: &'static str, v: &Option<String>) -> ApiResult<Option<String
     }
 }
 
-/// Age in whole years at `at`.
-pub fn age_at(dob: NaiveDate, at: NaiveDate) -> i64 {
-    let mut age = (at.year() - dob.year()) as i64;
-    if (at.month(), at.day()) < (dob.month(), dob.day()) {
-        age -= 1;
-    }
-    age
-}
+pub use crate::indicators::age_at;
 
 pub fn age_group(age: Option<i64>) -> &'static str {
     match age {
@@ -552,7 +545,11 @@ fn enroll_unfiltered(
     let ex = reg
         .matcher
         .extract_in(v.photo.as_deref(), v.face_box, &v.fingers)?;
+    // What committed while this enrollment is in flight is compared too (`inflight`).
+    let covered = reg.coverage.get();
     let cands = reg.matcher.search(&ex, 10);
+    let mut window = super::inflight::Window::open(covered, &cands);
+    window.scan(reg, &ex)?;
     let record_id = new_id("rec");
     let keys = reg.keys();
     let person_json = serde_json::to_vec(&v.sealed).map_err(ApiError::internal)?;
@@ -579,7 +576,8 @@ fn enroll_unfiltered(
             // A concurrent retry won the race; answer from its record below.
             return Err(ApiError::client("conflict", "capture already enrolled"));
         }
-        let resolved = resolve(reg, c, cands.clone(), None, None)?;
+        let cands = window.close(reg, c, &ex, cands.clone())?;
+        let resolved = resolve(reg, c, cands, None, None)?;
         let now = crate::db::now();
         let mut duplicates = Vec::new();
         // A new record starts its own identity; links are made when an investigator confirms.
@@ -665,7 +663,7 @@ fn enroll_unfiltered(
                 at: now,
             })
             .execute(c)?;
-        let response = crate::indicators::on_enrollment(reg, c, &record_id, response)?;
+        let response = super::alerting::on_enrollment(reg, c, &record_id, response)?;
         let response_json = serde_json::to_string(&response).map_err(ApiError::internal)?;
         diesel::update(records::table.filter(records::seq.eq(seq)))
             .set(records::response_json.eq(response_json))

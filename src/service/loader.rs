@@ -103,6 +103,8 @@ pub fn load_all(reg: &Registro) -> ApiResult<i64> {
         ms = started.elapsed().as_millis() as u64,
         "galleries loaded"
     );
+    // Every change up to the watermark is in the galleries now (`inflight::Coverage`).
+    reg.coverage.advance(watermark);
     Ok(watermark)
 }
 
@@ -148,6 +150,9 @@ pub fn poll(reg: &Registro, watermark: i64, applied: &mut BTreeSet<i64>) -> ApiR
     while applied.first().is_some_and(|s| *s <= keep_from) {
         applied.pop_first();
     }
+    // Everything read has been applied, and writers draw change numbers in commit order
+    // (`inflight`), so the galleries are complete through `high`.
+    reg.coverage.advance(high);
     Ok(high)
 }
 

@@ -461,6 +461,21 @@ impl Matcher {
 
     /// The best `k` gallery entries for a probe, best first.
     pub fn search(&self, probe: &Extracted, k: usize) -> Vec<Candidate> {
+        self.search_among(probe, k, None)
+    }
+
+    /// Scores a probe against the given records only (they must have been inserted), as a
+    /// search would score them, best first: no shortlist, every key compared directly. Used
+    /// for records that committed while an enrollment was in flight (`service::inflight`).
+    pub fn score_keys(&self, probe: &Extracted, keys: &[i64]) -> Vec<Candidate> {
+        if keys.is_empty() {
+            return vec![];
+        }
+        self.search_among(probe, keys.len(), Some(keys))
+    }
+
+    /// A gallery search (`only` is `None`) or a direct scoring of the records `only` names.
+    fn search_among(&self, probe: &Extracted, k: usize, only: Option<&[i64]>) -> Vec<Candidate> {
         let (probe_fingers, probe_weights): (Vec<_>, Vec<f64>) = Self::decode_weighted(probe)
             .into_iter()
             .map(|(p, f, w)| ((p, f), w))
@@ -480,21 +495,25 @@ impl Matcher {
         let stored = self.stored.read().unwrap_or_else(|p| p.into_inner());
         let (face_gallery, finger_gallery, stored) = (&*face_gallery, &*finger_gallery, &*stored);
         self.pool.install(|| {
-            let (face_hits, finger_hits) = rayon::join(
-                || match &probe_face {
-                    Some(e) => face_gallery.search(e, wide, &cancel),
-                    None => vec![],
-                },
-                || {
-                    if probe_fingers.is_empty() {
-                        vec![]
-                    } else {
-                        finger_gallery.search(&probe_fingers, wide, &cancel)
-                    }
-                },
-            );
+            let (face_hits, finger_hits) = match only {
+                Some(_) => (vec![], vec![]),
+                None => rayon::join(
+                    || match &probe_face {
+                        Some(e) => face_gallery.search(e, wide, &cancel),
+                        None => vec![],
+                    },
+                    || {
+                        if probe_fingers.is_empty() {
+                            vec![]
+                        } else {
+                            finger_gallery.search(&probe_fingers, wide, &cancel)
+                        }
+                    },
+                ),
+            };
             let mut keys: Vec<i64> = face_hits.iter().map(|h| h.0 as i64).collect();
             keys.extend(finger_hits.iter().map(|h| h.person as i64));
+            keys.extend(only.unwrap_or_default());
             keys.sort_unstable();
             keys.dedup();
             // Finger scores the gallery already computed are reused; only candidates found by

@@ -2,6 +2,7 @@
 //! match data writes its access-log entry in the same transaction as the read.
 
 pub mod admission;
+pub mod alerting;
 pub mod audit;
 pub mod auth;
 pub mod auth_state;
@@ -10,9 +11,10 @@ pub mod capture;
 pub mod cases;
 pub mod credentials;
 pub mod enrollment;
-pub mod evidence;
 pub mod erasure;
+pub mod evidence;
 pub mod identify;
+pub mod inflight;
 pub mod keys;
 pub mod loader;
 pub mod matching;
@@ -85,6 +87,8 @@ pub struct Registro {
     pub audit_state: audit::VerifyState,
     /// The bounded queue in front of the engine pool.
     pub admission: Arc<admission::Admission>,
+    /// Through which change this node's galleries are complete (`inflight`).
+    pub coverage: inflight::Coverage,
 }
 
 impl Registro {
@@ -113,6 +117,7 @@ impl Registro {
             ready: AtomicBool::new(false),
             audit_state: audit::VerifyState::default(),
             admission,
+            coverage: inflight::Coverage::default(),
         });
         auth::start_denied_flusher(&reg);
         Ok(reg)

@@ -6,7 +6,7 @@ use super::enrollment::{Person, Protection, SealedPerson};
 use super::{clamp_limit, parse_cursor, rfc3339, Page, Principal, Registro};
 use crate::crypto::IndexedField;
 use crate::db::models::{AlertRow, CompanionRow, NewChange, RecordRow};
-use crate::db::schema::{alerts, changes, companions, records};
+use crate::db::schema::{alert_withdrawals, alerts, changes, companions, records};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use diesel::prelude::*;
@@ -178,6 +178,9 @@ pub fn get(reg: &Registro, who: &Principal, id: &str, purpose: &str) -> ApiResul
         let pattern = format!("%\"{}\"%", row.id);
         let alerts: Vec<AlertRow> = alerts::table
             .filter(alerts::record_ids.like(pattern))
+            .filter(diesel::dsl::not(alerts::id.eq_any(
+                alert_withdrawals::table.select(alert_withdrawals::alert_id),
+            )))
             .order(alerts::seq.desc())
             .select(AlertRow::as_select())
             .load(c)?;
