@@ -30,7 +30,14 @@ pub const STEPS: &[Step] = &[
     erase_companion_links,
     erase_case_notes,
     redact_alerts,
+    erase_reception_events,
 ];
+
+/// The record's reception events: gone, their effects out of the site counts, and the
+/// identity's presence replayed from what remains.
+fn erase_reception_events(c: &mut DbConn, row: &RecordRow) -> ApiResult<()> {
+    super::reception::presence::erase_record(c, &row.id, &row.person_id)
+}
 
 /// The answer to any request about a deleted record.
 pub fn deleted() -> ApiError {

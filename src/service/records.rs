@@ -351,7 +351,6 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 crate::db::schema::deletions::deleted_at.eq(now),
             ))
             .execute(c)?;
-        super::reception::presence::erase_record(c, id, &row.person_id)?;
         diesel::insert_into(changes::table)
             .values(NewChange {
                 record_id: id.into(),

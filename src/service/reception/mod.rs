@@ -661,6 +661,19 @@ fn detail_field(event_id: &str) -> String {
     format!("event:{event_id}")
 }
 
+/// [`validate_event`] with the device's registered sites: a device registered as mobile may
+/// name one of its `mobile_sites` (`service::trust`).
+pub fn validate_for(reg: &Registro, who: &Principal, req: &EventRequest) -> ApiResult<ValidEvent> {
+    let site = super::trust::resolve_site(reg, who, req.site.as_deref())?;
+    let mut who = who.clone();
+    if who.role == Role::Scanner && site.is_some() {
+        who.site = site.clone();
+    }
+    let mut req = req.clone();
+    req.site = site;
+    validate_event(&who, &req)
+}
+
 /// Records one event on a record.
 pub fn record_event(
     reg: &Registro,
@@ -668,7 +681,7 @@ pub fn record_event(
     record_id: &str,
     req: EventRequest,
 ) -> ApiResult<(u16, EventAnswer)> {
-    let v = validate_event(who, &req)?;
+    let v = validate_for(reg, who, &req)?;
     reg.db.write(|c| store_event(reg, c, who, record_id, &v))
 }
 
