@@ -1,6 +1,7 @@
 //! The rules and the transactions. Handlers call one function here; every read of personal or
 //! match data writes its access-log entry in the same transaction as the read.
 
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod auth_state;
