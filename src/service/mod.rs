@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod alerting;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod auth_state;
