@@ -191,8 +191,17 @@ fn re_registration_under_a_new_name_is_found_and_cases_link_identities() {
         &format!("/api/v1/audit?record_id={new_id}&action=match.decide:same_person"),
         Some(&auditor),
     );
-    assert_eq!(
-        log.body["items"][0]["purpose"], "same fingerprints and face",
+    // Logged by case id; the note itself stays sealed in the case (issue 14).
+    assert!(
+        log.body["items"][0]["purpose"]
+            .as_str()
+            .unwrap()
+            .contains(&case_id),
+        "{}",
+        log.text
+    );
+    assert!(
+        !log.text.contains("same fingerprints and face"),
         "{}",
         log.text
     );
@@ -286,7 +295,8 @@ fn different_person_decisions_keep_the_pair_out_of_later_candidates_and_deletion
             None
         )
         .status,
-        404
+        410,
+        "a deleted record answers 410 record_deleted (API v1.1)"
     );
 }
 
