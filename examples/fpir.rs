@@ -89,8 +89,13 @@ fn cos_of(d: f64) -> f32 {
     (1.0 - d * d / 2.0) as f32
 }
 
+/// The finger calibration in use: the shipped fit, recomputed from the same scores exactly as
+/// `finger_calibration -- --write` computes it (so the tool can run before the rebuild that
+/// compiles freshly written constants in; it prints how far the compiled-in one differs).
+static SHIPPED: std::sync::OnceLock<gpd::Fit> = std::sync::OnceLock::new();
+
 fn x_finger(score: f32) -> f64 {
-    -finger::ln_false_match_rate_at(score)
+    -SHIPPED.get().expect("shipped fit").ln_fmr(score)
 }
 
 fn x_face(d: f64) -> f64 {
@@ -116,11 +121,14 @@ impl Model {
         let text = std::fs::read_to_string(dir.join("finger_scores.tsv")).expect(
             "finger_scores.tsv: run `cargo run --release --example finger_calibration` first",
         );
-        let (mut imp, mut gen) = (Vec::new(), Vec::new());
+        let (mut imp, mut gen, mut all) = (Vec::new(), Vec::new(), Vec::new());
         for l in text.lines().skip(1) {
             let f: Vec<&str> = l.split('\t').collect();
             if f.len() < 5 {
                 continue;
+            }
+            if f[3] != "1" {
+                all.push(f[4].parse::<f32>().unwrap_or(0.0));
             }
             if let Some(h) = holdout {
                 if f[1] != h && f[2] != h {
@@ -134,6 +142,14 @@ impl Model {
                 imp.push(s)
             }
         }
+        let shipped = gpd::fit(&all, 0.02);
+        let mut worst: f64 = 0.0;
+        for i in 0..=1000 {
+            let s = i as f32 / 1000.0;
+            worst = worst.max((finger::ln_false_match_rate_at(s) - shipped.ln_fmr(s)).abs());
+        }
+        println!("finger calibration used: the shipped fit ({}); max |ln FMR| difference to the one compiled in: {worst:.4}", shipped.describe());
+        let _ = SHIPPED.set(shipped);
         let fit = gpd::fit(&imp, 0.02);
         println!("finger impostor model: {}", fit.describe());
         let finger_body: Vec<f64> = imp

@@ -15,7 +15,10 @@
 //!    the galleries from the store (start-up to ready).
 //!
 //! Fingers come from `biometrics::finger::synthetic` (master minutiae, elastic and rigid
-//! distortion, missed and spurious minutiae); photos are the shared test faces.
+//! distortion, missed and spurious minutiae); photos are the shared test faces. In step 1 the
+//! first eight re-registered people carry a real face (one of the eight people of
+//! ../shared/data/faces each, a different crop at each registration), so face and fingers are
+//! fused for them; the other people have fingers only (the data has no more identities).
 
 use rayon::prelude::*;
 use registro::biometrics::finger::synthetic::{
@@ -139,6 +142,37 @@ fn main() -> anyhow::Result<()> {
     };
     let workers = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
 
+    // The shared test faces: 8 people x 5 crops.
+    let faces_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces");
+    let mut photos: Vec<String> = Vec::new();
+    for p in [
+        "amy",
+        "bernadette",
+        "howard",
+        "leonard",
+        "penny",
+        "raj",
+        "sheldon",
+        "stuart",
+    ] {
+        for i in 1..=5 {
+            if let Ok(b) = std::fs::read(faces_dir.join(p).join(format!("{p}{i}.png"))) {
+                use base64::Engine;
+                photos.push(base64::engine::general_purpose::STANDARD.encode(b));
+            }
+        }
+    }
+    // Re-registrations: every 1/rate-th person, new name, fresh impressions.
+    let step = (1.0 / rate).round().max(1.0) as u64;
+    let rereg: Vec<u64> = (0..people).filter(|i| i % step == 3 % step).collect();
+    // The first eight re-registered people are given a real face, one shared person each:
+    // crop 1 at the first registration, crop 2 at the second (the data has eight people, so
+    // no two synthetic people share a face).
+    let face_of = |id: u64, visit: usize| -> Option<&str> {
+        let j = rereg.iter().take(8).position(|&r| r == id)?;
+        photos.get(j * 5 + visit).map(|p| p.as_str())
+    };
+
     // 1. Originals.
     let t0 = Instant::now();
     let false_dup = AtomicUsize::new(0);
@@ -147,9 +181,14 @@ fn main() -> anyhow::Result<()> {
     // Two plain client threads (not a rayon pool: a rayon worker that waits on the engine
     // pool would steal another enrollment and nest them on its stack).
     let ids: Vec<String> = par_map(0..people, |i| {
-        let req: EnrollmentRequest =
-            serde_json::from_value(body(&format!("orig-{i}"), i, 0, &format!("G{i}"), None))
-                .unwrap();
+        let req: EnrollmentRequest = serde_json::from_value(body(
+            &format!("orig-{i}"),
+            i,
+            0,
+            &format!("G{i}"),
+            face_of(i, 0),
+        ))
+        .unwrap();
         let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else {
             panic!("enrollment {i} failed")
         };
@@ -178,20 +217,18 @@ fn main() -> anyhow::Result<()> {
     });
     let enroll_s = t0.elapsed().as_secs_f64();
 
-    // Re-registrations: every 1/rate-th person, new name, fresh impressions.
-    let step = (1.0 / rate).round().max(1.0) as u64;
-    let rereg: Vec<u64> = (0..people).filter(|i| i % step == 3 % step).collect();
     let found = AtomicUsize::new(0);
     let rereg_false = AtomicUsize::new(0);
     let rereg_possible = AtomicUsize::new(0);
     let rereg_mate_possible = AtomicUsize::new(0);
+    let found_with_face = AtomicUsize::new(0);
     par_map(rereg.iter().copied(), |i| {
         let req: EnrollmentRequest = serde_json::from_value(body(
             &format!("again-{i}"),
             i,
             1,
             &format!("Other{i}"),
-            None,
+            face_of(i, 1),
         ))
         .unwrap();
         let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else {
@@ -200,7 +237,12 @@ fn main() -> anyhow::Result<()> {
         for d in &r.duplicates {
             let mate = d.record_id == ids[i as usize];
             match (mate, d.decision.as_str()) {
-                (true, "duplicate") => drop(found.fetch_add(1, Ordering::Relaxed)),
+                (true, "duplicate") => {
+                    found.fetch_add(1, Ordering::Relaxed);
+                    if face_of(i, 1).is_some() && d.face_score.is_some() {
+                        found_with_face.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 (true, "possible") => drop(rereg_mate_possible.fetch_add(1, Ordering::Relaxed)),
                 (false, "duplicate") => drop(rereg_false.fetch_add(1, Ordering::Relaxed)),
                 (false, "possible") => drop(rereg_possible.fetch_add(1, Ordering::Relaxed)),
@@ -210,10 +252,12 @@ fn main() -> anyhow::Result<()> {
     });
     println!("population {people} people, 2 fingers each, enrolled in {enroll_s:.1} s ({:.0} enrollments/s on 2 threads)", people as f64 / enroll_s);
     println!(
-        "reregistered {} found_as_duplicate {} mate_only_possible {}",
+        "reregistered {} found_as_duplicate {} mate_only_possible {}; with a face on both: {} of {} found as duplicate with face evidence",
         rereg.len(),
         found.load(Ordering::Relaxed),
-        rereg_mate_possible.load(Ordering::Relaxed)
+        rereg_mate_possible.load(Ordering::Relaxed),
+        found_with_face.load(Ordering::Relaxed),
+        rereg.iter().filter(|&&i| face_of(i, 1).is_some()).count()
     );
     println!(
         "false_duplicates {} (originals) + {} (re-registrations); possible_non_mates {} (originals) + {} (re-registrations)",
@@ -312,25 +356,6 @@ fn main() -> anyhow::Result<()> {
     }
 
     // 3. HTTP latency and throughput, with photos.
-    let faces_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces");
-    let mut photos: Vec<String> = Vec::new();
-    for p in [
-        "amy",
-        "bernadette",
-        "howard",
-        "leonard",
-        "penny",
-        "raj",
-        "sheldon",
-        "stuart",
-    ] {
-        for i in 1..=5 {
-            if let Ok(b) = std::fs::read(faces_dir.join(p).join(format!("{p}{i}.png"))) {
-                use base64::Engine;
-                photos.push(base64::engine::general_purpose::STANDARD.encode(b));
-            }
-        }
-    }
     let device_key = {
         let admin = registro::service::Principal {
             actor: "admin".into(),

@@ -56,7 +56,7 @@ pub fn profile(y: &[f64], xi: f64) -> (f64, f64) {
     let f = |ls: f64| gpd_ll(y, ls.exp(), xi);
     let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
     let (mut fc, mut fd) = (f(c), f(d));
-    for _ in 0..100 {
+    for _ in 0..60 {
         if fc > fd {
             b = d;
             d = c;
@@ -108,10 +108,19 @@ pub fn fit(scores: &[f32], tail: f64) -> Fit {
     }
     knots.push((u, ln_rate.min(knots.last().unwrap().1)));
     let y: Vec<f64> = s[..count_ge(u)].iter().map(|&v| f64::from(v - u)).collect();
+    // Profile likelihood over ξ: a coarse grid, then a fine one around the best.
+    let mut prof: Vec<(f64, f64, f64)> = Vec::new();
     let mut best = (f64::NEG_INFINITY, 0.0, 0.0);
-    let mut prof = Vec::new();
-    for i in 0..=300 {
-        let xi = -0.5 + i as f64 * 0.005;
+    for i in 0..=30 {
+        let xi = -0.5 + i as f64 * 0.05;
+        let (sg, ll) = profile(&y, xi);
+        if ll > best.0 {
+            best = (ll, xi, sg);
+        }
+    }
+    let centre = best.1;
+    for i in -30..=30 {
+        let xi = centre + i as f64 * 0.005;
         let (sg, ll) = profile(&y, xi);
         prof.push((xi, sg, ll));
         if ll > best.0 {
