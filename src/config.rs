@@ -97,7 +97,7 @@ impl Config {
             max_queue: 256,
             max_wait_ms: 5000,
             max_running: 0,
-            db_connect_timeout_ms: 5000,
+            db_connect_timeout_ms: 10_000,
             shutdown_grace_secs: 30,
             capture_limits: Default::default(),
             transfer_grace_hours: 48.0,

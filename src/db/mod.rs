@@ -150,7 +150,7 @@ const NO_PAGE_CAP: u64 = 0xFFFF_FFFE;
 
 /// How long a caller waits for a pooled connection before the database counts as
 /// unavailable (`503 database_unavailable`), unless [`Db::open_with`] says otherwise.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Db {
     /// Connects, and runs pending migrations.
