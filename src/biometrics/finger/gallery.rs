@@ -140,8 +140,8 @@ const STOP_FACTOR: usize = 64;
 /// mate in proportion to the number of impostors.
 pub const SHORTLIST_PER_MILLE: usize = 4;
 
-/// Largest number of finger insertions a gallery supports (entry ids have 26 bits in the
-/// index; removed fingers keep their id).
+/// Largest number of fingers a gallery holds at once (entry ids have 26 bits in the index;
+/// the ids of removed fingers are given back and reused, so churn does not use them up).
 pub const MAX_GALLERY_FINGERS: usize = 1 << 26;
 
 /// One inverted list: `entry id << 6 | minutia direction in 1/64 turn`, 4 bytes per token.
@@ -169,8 +169,12 @@ pub struct FingerGallery {
     entries: Vec<Entry>,
     /// Person → (slot, entry ids).
     persons: HashMap<u64, (u32, Vec<u32>)>,
-    /// Slot → person (slots of removed persons are never reused).
+    /// Slot → person (slots of removed persons are reused through `free_slots`).
     slot_person: Vec<u64>,
+    /// Entry ids of removed fingers, whose index items have been deleted: reused first.
+    free_ids: Vec<u32>,
+    /// Person slots of removed persons: reused first.
+    free_slots: Vec<u32>,
     index: Vec<Bucket>,
     /// Total items in the index (for the stop-bucket threshold).
     index_items: usize,
@@ -207,6 +211,8 @@ impl FingerGallery {
             entries: Vec::new(),
             persons: HashMap::new(),
             slot_person: Vec::new(),
+            free_ids: Vec::new(),
+            free_slots: Vec::new(),
             index_items: 0,
             index: vec![Bucket::default(); 1 << cfg.bucket_bits],
             live: 0,
@@ -241,8 +247,10 @@ impl FingerGallery {
     /// [`insert`](Self::insert) for each item.
     pub fn insert_batch(&mut self, items: Vec<(u64, u8, FingerFeatures)>) {
         let toks: Vec<Vec<(u32, u8)>> = items.par_iter().map(|(_, _, f)| self.tokens(f)).collect();
-        if items.len() < 64 {
-            // A few fingers (an enrollment): the bulk path's passes over all buckets cost more.
+        if items.len() < 64 || !self.free_ids.is_empty() {
+            // A few fingers (an enrollment), or ids to reuse (the bulk path hands out one
+            // contiguous range of new ids): one by one.
+            // (For a few fingers the bulk path's passes over all buckets cost more.)
             for ((person, position, features), t) in items.into_iter().zip(toks) {
                 self.insert_with_tokens(person, position, features, t);
             }
@@ -296,14 +304,17 @@ impl FingerGallery {
         features: FingerFeatures,
         toks: Vec<(u32, u8)>,
     ) {
-        let id = self.first_new_id(1);
+        let id = match self.free_ids.pop() {
+            Some(id) => id,
+            None => self.first_new_id(1),
+        };
         for &(t, d) in &toks {
             let b = &mut self.index[t as usize];
             b.grow_for(1);
             b.items.push(id << 6 | (d >> 2) as u32);
         }
         self.index_items += toks.len();
-        self.add_entry(person, position, features, toks.len());
+        self.add_entry_at(id, person, position, features, toks.len());
     }
 
     /// The entry id of the next insertion, checking that `n` more fit in the index's ids.
@@ -311,42 +322,81 @@ impl FingerGallery {
         let id = self.entries.len();
         assert!(
             id + n <= MAX_GALLERY_FINGERS,
-            "FingerGallery supports at most {MAX_GALLERY_FINGERS} finger insertions"
+            "FingerGallery holds at most {MAX_GALLERY_FINGERS} fingers at once"
         );
         id as u32
     }
 
     /// Records a finger whose index tokens are already appended (entry id = current length).
-    fn add_entry(&mut self, person: u64, position: u8, mut features: FingerFeatures, ntok: usize) {
-        features.shrink();
+    fn add_entry(&mut self, person: u64, position: u8, features: FingerFeatures, ntok: usize) {
         let id = self.entries.len() as u32;
-        let next_slot = self.slot_person.len() as u32;
-        let rec = self
-            .persons
-            .entry(person)
-            .or_insert((next_slot, Vec::new()));
-        if rec.0 == next_slot {
-            self.slot_person.push(person);
-        }
-        rec.1.push(id);
-        let slot = rec.0;
-        self.entries.push(Entry {
+        self.add_entry_at(id, person, position, features, ntok);
+    }
+
+    /// Records a finger under entry id `id`: a new id (= current length) or a reused one.
+    fn add_entry_at(
+        &mut self,
+        id: u32,
+        person: u64,
+        position: u8,
+        mut features: FingerFeatures,
+        ntok: usize,
+    ) {
+        features.shrink();
+        let slot = match self.persons.get_mut(&person) {
+            Some(rec) => {
+                rec.1.push(id);
+                rec.0
+            }
+            None => {
+                let slot = match self.free_slots.pop() {
+                    Some(slot) => {
+                        self.slot_person[slot as usize] = person;
+                        slot
+                    }
+                    None => {
+                        self.slot_person.push(person);
+                        (self.slot_person.len() - 1) as u32
+                    }
+                };
+                self.persons.insert(person, (slot, vec![id]));
+                slot
+            }
+        };
+        let entry = Entry {
             position,
             alive: true,
             ntok: ntok.min(u16::MAX as usize) as u16,
             slot,
             features,
-        });
+        };
+        if (id as usize) < self.entries.len() {
+            self.entries[id as usize] = entry;
+        } else {
+            self.entries.push(entry);
+        }
         self.live += 1;
     }
 
-    /// Removes every finger of a person. Index slots of removed fingers are skipped at search
-    /// time; their features are freed immediately.
+    /// Removes every finger of a person: their index items are deleted, their features freed,
+    /// and their entry ids and person slot given back for reuse.
     pub fn remove(&mut self, person: u64) {
-        if let Some((_, ids)) = self.persons.remove(&person) {
+        if let Some((slot, ids)) = self.persons.remove(&person) {
+            self.free_slots.push(slot);
             for id in ids {
+                if !self.entries[id as usize].alive {
+                    continue;
+                }
+                let toks = self.tokens(&self.entries[id as usize].features);
+                for &(t, _) in &toks {
+                    let items = &mut self.index[t as usize].items;
+                    let before = items.len();
+                    items.retain(|&it| it >> 6 != id);
+                    self.index_items -= before - items.len();
+                }
+                self.free_ids.push(id);
                 let e = &mut self.entries[id as usize];
-                if e.alive {
+                {
                     e.alive = false;
                     e.features = FingerFeatures::extract(&super::FingerView {
                         position: 0,
@@ -389,6 +439,29 @@ impl FingerGallery {
             stop.len(),
             stop.iter().sum::<usize>()
         )
+    }
+
+    /// Entry ids in use or free for reuse: the peak number of fingers held at once (sizes the
+    /// per-probe vote buffer). Diagnostic.
+    pub fn id_capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Items in the inverted index (live fingers only). Diagnostic.
+    pub fn index_items(&self) -> usize {
+        self.index_items
+    }
+
+    /// Scores the probe against every finger of one enrolled person (the same fusion as
+    /// [`search`](Self::search)), from the gallery's own copy of the features: a caller that
+    /// needs direct comparisons does not have to keep a second copy. `None` when the person is
+    /// not enrolled or no finger position matches.
+    pub fn compare_person(
+        &self,
+        person: u64,
+        probe: &[(u8, FingerFeatures)],
+    ) -> Option<FingerCandidate> {
+        self.score_person(person, probe)
     }
 
     /// Enrolled persons.
@@ -766,5 +839,58 @@ mod tests {
         cancel.store(true, Ordering::Relaxed);
         assert!(gal.search(&probes[4], 3, &cancel).is_empty());
         assert!(gal.search_exhaustive(&probes[4], 3, &cancel).is_empty());
+    }
+
+    /// Churn: persons enrolled and removed over and over reuse entry ids and person slots, so
+    /// the id space, the per-probe vote buffer and the index stay at the live size; searches
+    /// keep finding the live mates and never a removed person; `compare_person` scores from
+    /// the gallery's own features.
+    #[test]
+    fn removed_fingers_give_their_ids_back_under_churn() {
+        let mut g = SyntheticGenerator::new(21, SyntheticConfig::default());
+        let ip = ImpressionParams::default();
+        let masters: Vec<_> = (0..30).map(|_| g.master()).collect();
+        let enrol: Vec<FingerFeatures> = masters
+            .iter()
+            .map(|m| FingerFeatures::extract(&g.render(m, &ip)))
+            .collect();
+        let probes: Vec<FingerFeatures> = masters
+            .iter()
+            .map(|m| FingerFeatures::extract(&g.render(m, &ip)))
+            .collect();
+        let mut gal = FingerGallery::new();
+        let cancel = AtomicBool::new(false);
+        // 10 persons live at any time; 20 rounds replace all of them (200 insertions).
+        let mut live: Vec<u64> = Vec::new();
+        for round in 0..20u64 {
+            for &p in &live {
+                gal.remove(p);
+            }
+            assert_eq!(gal.fingers(), 0);
+            assert_eq!(gal.index_items(), 0, "round {round}: stale index items");
+            live = (0..10).map(|k| round * 100 + k).collect();
+            let items: Vec<(u64, u8, FingerFeatures)> = live
+                .iter()
+                .map(|&p| (p, 2u8, enrol[((p % 100 + round * 3) % 30) as usize].clone()))
+                .collect();
+            if round % 2 == 0 {
+                for (p, pos, f) in items {
+                    gal.insert(p, pos, f);
+                }
+            } else {
+                gal.insert_batch(items);
+            }
+            assert_eq!(gal.id_capacity(), 10, "round {round}");
+            assert_eq!(gal.slot_person.len(), 10, "round {round}");
+            for &p in live.iter().take(3) {
+                let probe = vec![(2u8, probes[((p % 100 + round * 3) % 30) as usize].clone())];
+                let r = gal.search(&probe, 1, &cancel);
+                assert_eq!(r[0].person, p, "round {round}");
+                assert!(r.iter().all(|c| live.contains(&c.person)));
+                let direct = gal.compare_person(p, &probe).unwrap();
+                assert_eq!(direct, r[0]);
+            }
+        }
+        assert!(gal.compare_person(5, &[(2u8, probes[0].clone())]).is_none());
     }
 }

@@ -4,7 +4,7 @@
 //! Before extraction the image is brought to 500 dpi (MINDTCT's block sizes and the matcher's
 //! distances are tuned for it) when another resolution is declared, its usable ridge area is
 //! checked (an image without one is rejected with `no_ridge_area` instead of yielding a handful
-//! of spurious minutiae), and its contrast is stretched to the full grey range.
+//! of spurious minutiae), and a faint image's contrast is stretched to the full grey range.
 
 use super::select::{MATCHER_DPI, PLAUSIBLE_DPI};
 use super::{normalize_angle, FingerError, FingerView, Minutia, MinutiaKind, MIN_MINUTIAE};
@@ -29,7 +29,8 @@ pub fn extract_from_image(position: u8, image_bytes: &[u8]) -> Result<FingerView
 }
 
 /// Decodes a finger image, checks its size and ridge area, rescales it from `resolution_dpi`
-/// (`None` = 500) to 500 dpi, normalises its contrast and extracts minutiae with MINDTCT.
+/// (`None` = 500) to 500 dpi, stretches the contrast of a faint image and extracts minutiae with
+/// MINDTCT.
 ///
 /// The returned view is in the rescaled image's pixels (`resolution_dpi` 500). MINDTCT reports
 /// `x, y` with the origin bottom-left and `theta` pointing away from the ridge; both are
@@ -165,8 +166,15 @@ fn ridge_blocks(px: &[u8], w: u32, h: u32) -> usize {
     n
 }
 
-/// Linear stretch of the 1st–99th grey-level percentiles to 0–255 (a no-op on an image that
-/// already spans the range).
+/// Images whose 1st–99th grey-level percentiles span fewer levels than this are stretched.
+/// A full stretch of every image was measured and rejected: on FVC2002 DB3_B (capacitive,
+/// percentile ranges 110–150) it raised MINDTCT's minutiae from a median of 36 to 63 per
+/// print, nearly all spurious, and registro's EER from 7.5 % to 11.1 %; the six shared sets
+/// all span ≥ 110 levels, so none of them is stretched.
+const STRETCH_BELOW: usize = 64;
+
+/// Linear stretch of the 1st–99th grey-level percentiles to 0–255, for faint images only
+/// (range below `STRETCH_BELOW`); a no-op otherwise.
 fn stretch_contrast(px: &mut [u8]) {
     let mut hist = [0usize; 256];
     for &v in px.iter() {
@@ -185,7 +193,7 @@ fn stretch_contrast(px: &mut [u8]) {
         255
     };
     let (lo, hi) = (pct(1), pct(99));
-    if hi <= lo + 1 || (lo == 0 && hi == 255) {
+    if hi <= lo + 1 || hi - lo >= STRETCH_BELOW {
         return;
     }
     let scale = 255.0 / (hi - lo) as f32;
@@ -277,6 +285,10 @@ mod tests {
     #[test]
     fn contrast_stretch_spans_the_range_and_keeps_order() {
         let mut px: Vec<u8> = (0..1000).map(|i| 100 + (i % 50) as u8).collect();
+        let mut wide: Vec<u8> = (0..1000).map(|i| 50 + (i % 150) as u8).collect();
+        let before = wide.clone();
+        stretch_contrast(&mut wide);
+        assert_eq!(wide, before, "a 150-level range is left alone");
         stretch_contrast(&mut px);
         assert_eq!(*px.iter().min().unwrap(), 0);
         assert_eq!(*px.iter().max().unwrap(), 255);
