@@ -131,7 +131,17 @@ pub async fn checkin(
 ) -> ApiResult<HttpResponse> {
     let reg = reg.get_ref().clone();
     let body = who.inner.into_inner();
-    let a = blocking(move || reception::checkin(&reg, &who.principal, body)).await?;
+    // Biometric work: admitted through the engine's bounded queue like identify.
+    let units = crate::service::admission::units(
+        body.photo.is_some() as usize,
+        body.fingerprints.len(),
+    );
+    let ticket = reg.admission.admit(units).await?;
+    let a = blocking(move || {
+        let _ticket = ticket;
+        reception::checkin(&reg, &who.principal, body)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(a))
 }
 
