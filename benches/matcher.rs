@@ -95,6 +95,7 @@ fn matcher(c: &mut Criterion) {
                 embedding: face_vector(id),
                 quality: 1.0,
                 faces_found: 1,
+                landmarks: vec![],
             }),
             fingers: synthetic_fingers(id, 0),
         };
@@ -105,6 +106,7 @@ fn matcher(c: &mut Criterion) {
             embedding: face_vector(4242),
             quality: 1.0,
             faces_found: 1,
+            landmarks: vec![],
         }),
         fingers: synthetic_fingers(4242, 1),
     };

@@ -61,6 +61,8 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
         "internal" => StatusCode::INTERNAL_SERVER_ERROR,
         "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        "no_photo" => StatusCode::NOT_FOUND,
+        "csrf_failed" => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

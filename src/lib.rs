@@ -16,3 +16,4 @@ pub mod error;
 pub mod http;
 pub mod indicators;
 pub mod service;
+pub mod web;

@@ -4,9 +4,11 @@ mod common;
 
 mod access_log;
 mod auth_roles;
+mod console;
 mod dedup;
 mod durability;
 mod enrollment;
+mod evidence;
 mod indicators;
 mod nodes;
 mod ops;

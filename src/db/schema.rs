@@ -133,3 +133,12 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(records, companions, match_cases, alerts, audit_log);
+
+diesel::table! {
+    evidence (record_id, field) {
+        record_id -> Text,
+        field -> Text,
+        data -> Binary,
+        created_at -> Timestamp,
+    }
+}

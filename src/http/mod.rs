@@ -1,5 +1,6 @@
 //! The HTTP layer: routes, auth extractors, JSON views. Thin by design.
 
+pub mod evidence;
 pub mod guard;
 pub mod handlers;
 pub mod openapi;
@@ -34,6 +35,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/readyz"),
     ("GET", "/metrics"),
     ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/records/{record_id}/photo"),
+    ("GET", "/api/v1/records/{record_id}/face"),
+    ("GET", "/api/v1/matches/{case_id}/evidence"),
 ];
 
 fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -119,7 +123,11 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(handlers::healthz)
             .service(handlers::readyz)
             .service(handlers::metrics)
-            .service(handlers::openapi_doc);
+            .service(handlers::openapi_doc)
+            .service(evidence::record_photo)
+            .service(evidence::record_face)
+            .service(evidence::case_evidence)
+            .configure(crate::web::configure);
     }
 }
 

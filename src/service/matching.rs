@@ -45,6 +45,10 @@ pub struct FaceFeatures {
     pub embedding: Vec<f32>,
     pub quality: f32,
     pub faces_found: usize,
+    /// The 68 landmarks of the described face (photo pixels): used once, to cut the evidence
+    /// crop at enrollment; never stored.
+    #[serde(skip)]
+    pub landmarks: Vec<[f32; 2]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,7 +174,7 @@ fn face_error(e: face::FaceError) -> ApiError {
 
 /// Picks the view of a multi-view record that stands for finger `position`: the one with
 /// that position and the most minutiae (any view when the record names no such finger).
-fn pick_view(record: finger::FingerRecord, position: u8) -> Option<finger::FingerView> {
+pub(crate) fn pick_view(record: finger::FingerRecord, position: u8) -> Option<finger::FingerView> {
     let mut views = record.views;
     let matching: Vec<usize> = (0..views.len())
         .filter(|&i| views[i].position == position)
@@ -281,6 +285,7 @@ impl Matcher {
                         embedding: a.embedding,
                         quality: a.quality,
                         faces_found: a.faces_found,
+                        landmarks: a.landmarks,
                     }))
                 },
                 || -> ApiResult<Vec<FingerFeatures>> {

@@ -4,7 +4,9 @@
 pub mod audit;
 pub mod auth;
 pub mod cases;
+pub mod console;
 pub mod enrollment;
+pub mod evidence;
 pub mod identify;
 pub mod keys;
 pub mod loader;
