@@ -36,6 +36,9 @@ fn route_role_table() {
         ("GET", "/api/v1/audit", &["auditor"]),
         ("GET", "/api/v1/audit/verify", &["auditor"]),
         ("GET", "/api/v1/stats/flows", &["auditor", "admin"]),
+        ("GET", "/api/v1/records/rec_x/photo", &["investigator"]),
+        ("GET", "/api/v1/records/rec_x/face", &["investigator"]),
+        ("GET", "/api/v1/matches/case_x/evidence", &["investigator"]),
     ];
     // The table covers every authenticated route of the server.
     let authed: Vec<_> = registro::http::ROUTES

@@ -151,7 +151,8 @@ mod tests {
         );
         for l in Lang::ALL {
             for k in &es {
-                assert_ne!(l.t(k), *k, "{k} does not format in {}", l.code());
+                let m = l.bundle().get_message(k).and_then(|m| m.value());
+                assert!(m.is_some(), "{k} does not load in {}", l.code());
             }
         }
     }
