@@ -3,7 +3,7 @@
 
 use super::guard::{Auth, Investigators};
 use crate::error::{ApiError, ApiResult};
-use crate::service::evidence::{self, CaseEvidence};
+use crate::service::case_evidence::{self as evidence, CaseEvidence};
 use crate::service::Registro;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use std::sync::Arc;

@@ -6,7 +6,7 @@ pub mod auth;
 pub mod cases;
 pub mod console;
 pub mod enrollment;
-pub mod evidence;
+pub mod case_evidence;
 pub mod identify;
 pub mod keys;
 pub mod loader;

@@ -324,7 +324,7 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 records::family_index.eq(None::<String>),
             ))
             .execute(c)?;
-        super::evidence::erase(c, id)?;
+        super::case_evidence::erase(c, id)?;
         diesel::insert_into(changes::table)
             .values(NewChange {
                 record_id: id.into(),

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::guard::Investigators;
 use crate::service::cases::{self, AlertQuery};
 use crate::service::enrollment::Person;
-use crate::service::evidence::{self, CaseEvidence, QueueQuery};
+use crate::service::case_evidence::{self as evidence, CaseEvidence, QueueQuery};
 use crate::service::records;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use fluent_bundle::FluentValue;

@@ -5,7 +5,7 @@
 //! a stroke along its direction, endings and bifurcations in two colours, and the minutiae
 //! the alignment paired joined by lines between the two prints drawn side by side.
 
-use crate::service::evidence::{EvidenceMinutia, FingerPairEvidence};
+use crate::service::case_evidence::{EvidenceMinutia, FingerPairEvidence};
 use maud::{html, Markup};
 
 /// Side of one print's square, in SVG units.
