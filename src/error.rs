@@ -108,6 +108,8 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "window_not_whole_months" => StatusCode::BAD_REQUEST,
         "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
         "database_unavailable" | "overloaded" => StatusCode::SERVICE_UNAVAILABLE,
+        "no_photo" => StatusCode::NOT_FOUND,
+        "csrf_failed" => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

@@ -17,3 +17,4 @@ pub mod http;
 pub mod indicators;
 pub mod logsink;
 pub mod service;
+pub mod web;

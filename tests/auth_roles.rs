@@ -59,6 +59,9 @@ fn route_role_table() {
         ("GET", "/api/v1/stats/sites", &["auditor", "admin"]),
         ("GET", "/api/v1/stats/transfers", &["auditor", "admin"]),
         ("GET", "/api/v1/stats/vaccinations", &["auditor", "admin"]),
+        ("GET", "/api/v1/records/rec_x/photo", &["investigator"]),
+        ("GET", "/api/v1/records/rec_x/face", &["investigator"]),
+        ("GET", "/api/v1/matches/case_x/evidence", &["investigator"]),
     ];
     // The table covers every authenticated route of the server.
     let authed: Vec<_> = registro::http::ROUTES

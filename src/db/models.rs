@@ -209,3 +209,12 @@ pub struct NewAlertWithdrawal {
     pub case_id: String,
     pub at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = evidence)]
+pub struct EvidenceRow {
+    pub record_id: String,
+    pub field: String,
+    pub data: Vec<u8>,
+    pub created_at: chrono::NaiveDateTime,
+}

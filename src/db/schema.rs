@@ -254,3 +254,12 @@ diesel::table! {
 
 // Alerts are filtered by their withdrawals (a subselect).
 diesel::allow_tables_to_appear_in_same_query!(alerts, alert_withdrawals);
+
+diesel::table! {
+    evidence (record_id, field) {
+        record_id -> Text,
+        field -> Text,
+        data -> Binary,
+        created_at -> Timestamp,
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod audit_routes;
 pub mod credentials;
+pub mod evidence;
 pub mod guard;
 pub mod handlers;
 pub mod openapi;
@@ -56,6 +57,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/stats/sites"),
     ("GET", "/api/v1/stats/transfers"),
     ("GET", "/api/v1/stats/vaccinations"),
+    ("GET", "/api/v1/records/{record_id}/photo"),
+    ("GET", "/api/v1/records/{record_id}/face"),
+    ("GET", "/api/v1/matches/{case_id}/evidence"),
 ];
 
 fn json_error(err: JsonPayloadError, _req: &actix_web::HttpRequest) -> actix_web::Error {
@@ -159,7 +163,11 @@ pub fn configure(reg: Arc<Registro>) -> impl FnOnce(&mut web::ServiceConfig) {
             .service(credentials::disable_user)
             .service(credentials::reset_password)
             .service(credentials::revoke_device)
-            .service(credentials::approve);
+            .service(credentials::approve)
+            .service(evidence::record_photo)
+            .service(evidence::record_face)
+            .service(evidence::case_evidence)
+            .configure(crate::web::configure);
     }
 }
 

@@ -1,6 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
 use super::audit_routes::*;
+use super::evidence::*;
 use super::handlers::*;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -21,7 +22,7 @@ impl Modify for Bearer {
     info(title = "registro", description = "Registration and biometric de-duplication of migrants at first arrival (API.md v1)."),
     paths(login, create_user, create_device, enroll, enroll_batch, identify_route, get_record, search_records,
           delete_record, list_matches, decide_match, list_alerts, list_audit, verify_audit, flows, healthz, readyz,
-          metrics, openapi_doc, audit_checkpoint),
+          metrics, openapi_doc, audit_checkpoint, record_photo, record_face, case_evidence),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

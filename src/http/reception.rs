@@ -132,10 +132,8 @@ pub async fn checkin(
     let reg = reg.get_ref().clone();
     let body = who.inner.into_inner();
     // Biometric work: admitted through the engine's bounded queue like identify.
-    let units = crate::service::admission::units(
-        body.photo.is_some() as usize,
-        body.fingerprints.len(),
-    );
+    let units =
+        crate::service::admission::units(body.photo.is_some() as usize, body.fingerprints.len());
     let ticket = reg.admission.admit(units).await?;
     let a = blocking(move || {
         let _ticket = ticket;

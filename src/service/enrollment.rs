@@ -555,6 +555,10 @@ fn enroll_unfiltered(
     let person_json = serde_json::to_vec(&v.sealed).map_err(ApiError::internal)?;
     let person_enc = keys.seal(&record_id, "person", &person_json)?;
     let biometrics_enc = seal_biometrics(reg, &record_id, &ex)?;
+    let evidence_rows = match super::case_evidence::prepare(reg, v.photo.as_deref(), &ex)? {
+        Some(ev) => super::case_evidence::seal(&keys, &record_id, &ev)?,
+        None => vec![],
+    };
     let p = &v.sealed.person;
     let doc_index = p
         .document
@@ -647,6 +651,7 @@ fn enroll_unfiltered(
             }
             Err(e) => return Err(e.into()),
         };
+        super::case_evidence::store(c, &evidence_rows)?;
         for comp in &v.sealed.companions {
             diesel::insert_into(companions::table)
                 .values(NewCompanion {

@@ -52,6 +52,10 @@ pub struct FaceFeatures {
     /// The capture measures (kept for the answer, not stored).
     #[serde(skip)]
     pub measures: Option<face::FaceMeasures>,
+    /// The 68 landmarks of the described face (photo pixels): used once, to cut the evidence
+    /// crop at enrollment; never stored.
+    #[serde(skip)]
+    pub landmarks: Vec<[f32; 2]>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -208,7 +212,7 @@ fn face_error(e: face::FaceError) -> ApiError {
 
 /// Picks the view of a multi-view record that stands for finger `position`: the one with
 /// that position and the most minutiae (any view when the record names no such finger).
-fn pick_view(record: finger::FingerRecord, position: u8) -> Option<finger::FingerView> {
+pub(crate) fn pick_view(record: finger::FingerRecord, position: u8) -> Option<finger::FingerView> {
     let mut views = record.views;
     let matching: Vec<usize> = (0..views.len())
         .filter(|&i| views[i].position == position)
@@ -334,6 +338,7 @@ impl Matcher {
                         faces_found: a.faces_found,
                         low_quality: false,
                         measures: Some(a.measures),
+                        landmarks: a.landmarks,
                     }))
                 },
                 || -> ApiResult<Vec<(FingerFeatures, finger::FingerFeatures)>> {

@@ -351,6 +351,7 @@ pub fn delete(reg: &Registro, who: &Principal, id: &str, reason: &str) -> ApiRes
                 crate::db::schema::deletions::deleted_at.eq(now),
             ))
             .execute(c)?;
+        super::case_evidence::erase(c, id)?;
         diesel::insert_into(changes::table)
             .values(NewChange {
                 record_id: id.into(),

@@ -16,6 +16,7 @@
 //! `docs/FACE.md` has the measured accuracy, speed and the reference check against face-api.js.
 
 pub mod align;
+pub mod evidence;
 mod gallery;
 pub mod intake;
 pub mod measures;

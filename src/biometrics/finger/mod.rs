@@ -10,6 +10,7 @@
 //! — i.e. the direction `(cos θ, -sin θ)` in pixel coordinates.
 
 mod calib;
+pub mod explain;
 mod gallery;
 mod image_input;
 mod mcc;
