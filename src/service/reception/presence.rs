@@ -266,9 +266,14 @@ type Pending = (
     i32,
 );
 
+/// The transfers whose `bit` check is still open (an indexed lookup of the flag values that
+/// include the bit, so the cost follows the open checks, not the events).
 fn pending(c: &mut DbConn, bit: i32) -> ApiResult<Vec<Pending>> {
+    let with_bit: Vec<i32> = (1..=(CHECK_ARRIVAL | CHECK_FAMILY))
+        .filter(|v| v & bit != 0)
+        .collect();
     let rows: Vec<Pending> = events::table
-        .filter(events::checks.gt(0))
+        .filter(events::checks.eq_any(with_bit))
         .filter(events::kind.eq("transfer"))
         .order(events::seq.asc())
         .select((
