@@ -15,7 +15,7 @@ fn audit_items(app: &TestApp, auditor: &str, query: &str) -> Vec<Value> {
 fn denied_count(e: &Value) -> u64 {
     e["purpose"]
         .as_str()
-        .and_then(|p| p.strip_prefix("denied count="))
+        .and_then(|p| p.strip_prefix("denied.count="))
         .and_then(|p| p.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or(0)

@@ -585,7 +585,7 @@ pub fn verify_store(
 
 /// Appends one entry standing for `count` denied requests of one minute (written by
 /// `auth::flush_denied` instead of one entry, and one fsync, per request). The count and the
-/// minute go in `purpose` as `denied count=N minute=RFC3339`.
+/// minute go in `purpose` as `denied.count=N minute=RFC3339`.
 pub fn append_denied_aggregate(
     conn: &mut DbConn,
     keys: &KeyRing,
@@ -594,7 +594,7 @@ pub fn append_denied_aggregate(
     minute: chrono::NaiveDateTime,
 ) -> QueryResult<AuditRow> {
     e.purpose = Some(format!(
-        "denied count={count} minute={}",
+        "denied.count={count} minute={}",
         super::rfc3339(minute)
     ));
     append(conn, keys, e)
