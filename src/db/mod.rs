@@ -185,6 +185,9 @@ impl Db {
         let pool = Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
+            // Idle connections above the minimum go back to the server after a minute (a
+            // shared PostgreSQL has a fixed number of connection slots for every node).
+            .idle_timeout(Some(Duration::from_secs(60)))
             .connection_timeout(connect_timeout)
             .build(manager)
             .map_err(|e| DbError::Pool(e.to_string()))?;

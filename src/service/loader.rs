@@ -37,9 +37,28 @@ pub fn start(reg: Arc<Registro>) {
                 }
             };
             reg.set_ready();
-            follow(&reg, watermark);
+            // From here on the follower holds the registro weakly: once everything else has
+            // dropped it (a stopped server, a finished test), the thread ends and the
+            // registro's connection pool closes.
+            follow_while_alive(Arc::downgrade(&reg), watermark);
         })
         .ok();
+}
+
+/// [`follow`] for as long as the registro is alive anywhere else.
+fn follow_while_alive(weak: std::sync::Weak<Registro>, mut watermark: i64) {
+    let mut applied: BTreeSet<i64> = BTreeSet::new();
+    loop {
+        let Some(every) = weak.upgrade().map(|r| r.config.follow_interval_ms.max(50)) else {
+            return;
+        };
+        std::thread::sleep(Duration::from_millis(every));
+        let Some(reg) = weak.upgrade() else { return };
+        match poll(&reg, watermark, &mut applied) {
+            Ok(w) => watermark = w,
+            Err(e) => tracing::warn!(error = %e, "change follower: poll failed"),
+        }
+    }
 }
 
 /// Loads every live record into the galleries; returns the change watermark read before

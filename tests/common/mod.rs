@@ -75,7 +75,7 @@ pub fn agent() -> ureq::Agent {
 pub fn test_config(dir: &std::path::Path, db_url: &str) -> Config {
     let mut cfg = Config::new(db_url);
     cfg.key_file = dir.join("registro.key");
-    cfg.pool_size = 6;
+    cfg.pool_size = 4;
     cfg.workers = 2;
     cfg.engine_threads = 2;
     cfg.follow_interval_ms = 200;

@@ -415,11 +415,17 @@ pub fn start_sweeper(reg: Arc<Registro>) {
     let every = Duration::from_millis((grace_ms / 4).clamp(1_000, 60_000));
     std::thread::Builder::new()
         .name("registro-sweep".into())
-        .spawn(move || loop {
-            if let Err(e) = sweep(&reg, crate::db::now()) {
-                tracing::warn!(error = %e, "journey sweep failed; retrying");
+        .spawn({
+            // Held weakly: the sweep ends with the registro.
+            let weak = Arc::downgrade(&reg);
+            move || loop {
+                let Some(reg) = weak.upgrade() else { return };
+                if let Err(e) = sweep(&reg, crate::db::now()) {
+                    tracing::warn!(error = %e, "journey sweep failed; retrying");
+                }
+                drop(reg);
+                std::thread::sleep(every);
             }
-            std::thread::sleep(every);
         })
         .ok();
 }
