@@ -88,6 +88,18 @@ impl Browser {
             .block_on(async { self.c.find(Locator::Css(css)).await?.text().await })
             .unwrap_or_else(|e| panic!("{css}: {e}"))
     }
+    /// [`Browser::count`] once it reaches `n`, or after five seconds of waiting for a page
+    /// that a click is still loading.
+    pub fn count_when(&self, css: &str, n: usize) -> usize {
+        for _ in 0..100 {
+            if self.count(css) == n {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        self.count(css)
+    }
+
     pub fn count(&self, css: &str) -> usize {
         self.rt
             .block_on(self.c.find_all(Locator::Css(css)))
@@ -360,7 +372,7 @@ fn a_decision_made_in_the_console_is_in_the_audit_view_and_csrf_is_required() {
     b.goto(&app.url(&format!("/ui/cases/{case}")));
     b.script("document.querySelector('textarea[name=note]').removeAttribute('required');");
     b.click("form[data-testid=decide] button[name=decision][value=different_person]");
-    assert!(b.count(".error-summary") == 1, "{}", b.text("main"));
+    assert!(b.count_when(".error-summary", 1) == 1, "{}", b.text("main"));
     // Decide for real.
     b.fill(
         "form[data-testid=decide] textarea[name=note]",

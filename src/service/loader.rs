@@ -40,7 +40,9 @@ pub fn start(reg: Arc<Registro>) {
             // From here on the follower holds the registro weakly: once everything else has
             // dropped it (a stopped server, a finished test), the thread ends and the
             // registro's connection pool closes.
-            follow_while_alive(Arc::downgrade(&reg), watermark);
+            let weak = Arc::downgrade(&reg);
+            drop(reg);
+            follow_while_alive(weak, watermark);
         })
         .ok();
 }
