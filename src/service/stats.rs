@@ -124,6 +124,18 @@ pub fn parse_by(by: Option<&str>) -> ApiResult<Vec<String>> {
     Ok(out)
 }
 
+/// Whether small cells are suppressed for `who`: always, unless an admin asks `Some(false)`.
+pub fn suppress_for(who: &Principal, suppress: Option<bool>) -> ApiResult<bool> {
+    match suppress {
+        Some(false) if who.role == Role::Admin => Ok(false),
+        Some(false) => Err(ApiError::client(
+            "forbidden",
+            "only an admin may lift suppression",
+        )),
+        _ => Ok(true),
+    }
+}
+
 /// The flow matrix, logged as an access by `who`. Cells under 5 are suppressed unless an
 /// admin asks `suppress = Some(false)`.
 pub fn flows(
@@ -134,16 +146,7 @@ pub fn flows(
     by: Option<&str>,
     suppress: Option<bool>,
 ) -> ApiResult<FlowMatrix> {
-    let suppress = match suppress {
-        Some(false) if who.role == Role::Admin => false,
-        Some(false) => {
-            return Err(ApiError::client(
-                "forbidden",
-                "only an admin may lift suppression",
-            ))
-        }
-        _ => true,
-    };
+    let suppress = suppress_for(who, suppress)?;
     let by = parse_by(by)?;
     let from = parse_instant("from", from)?;
     let to = parse_instant("to", to)?;

@@ -287,7 +287,7 @@ fn pending(c: &mut DbConn, bit: i32) -> ApiResult<Vec<Pending>> {
             events::checks,
         ))
         .load(c)?;
-    Ok(rows.into_iter().filter(|r| r.7 & bit != 0).collect())
+    Ok(rows)
 }
 
 fn clear(c: &mut DbConn, seq: i64, checks: i32, bit: i32) -> ApiResult<()> {

@@ -10,22 +10,11 @@
 use crate::db::schema::{events, site_days};
 use crate::error::{ApiError, ApiResult};
 use crate::service::audit::{self, Entry};
-use crate::service::stats::{parse_by, FlowMatrix, SUPPRESS_BELOW};
-use crate::service::{parse_instant, Principal, Registro, Role};
+use crate::service::stats::{parse_by, suppress_for, FlowMatrix, SUPPRESS_BELOW};
+use crate::service::{parse_instant, Principal, Registro};
 use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-fn suppression(who: &Principal, suppress: Option<bool>) -> ApiResult<bool> {
-    match suppress {
-        Some(false) if who.role == Role::Admin => Ok(false),
-        Some(false) => Err(ApiError::client(
-            "forbidden",
-            "only an admin may lift suppression",
-        )),
-        _ => Ok(true),
-    }
-}
 
 fn count(n: i64, suppress: bool) -> serde_json::Value {
     if suppress && n < SUPPRESS_BELOW && n != 0 {
@@ -62,7 +51,7 @@ pub fn sites(
     to: Option<&str>,
     suppress: Option<bool>,
 ) -> ApiResult<SiteDays> {
-    let suppress = suppression(who, suppress)?;
+    let suppress = suppress_for(who, suppress)?;
     let from = day_bound("from", from)?;
     let to = day_bound("to", to)?;
     let rows: Vec<(String, String, i64, i64)> = reg.db.read(|c| -> ApiResult<_> {
@@ -147,7 +136,7 @@ pub fn transfers(
     to: Option<&str>,
     suppress: Option<bool>,
 ) -> ApiResult<Matrix> {
-    let suppress = suppression(who, suppress)?;
+    let suppress = suppress_for(who, suppress)?;
     let (from, to) = window(from, to)?;
     let rows: Vec<(String, Option<String>, i64)> = reg.db.read(|c| -> ApiResult<_> {
         Ok(events::table
@@ -181,7 +170,7 @@ pub fn vaccinations(
     to: Option<&str>,
     suppress: Option<bool>,
 ) -> ApiResult<Matrix> {
-    let suppress = suppression(who, suppress)?;
+    let suppress = suppress_for(who, suppress)?;
     let mut dims = Vec::new();
     for d in by
         .unwrap_or("vaccine,dose")
@@ -250,7 +239,7 @@ pub fn flows(
     by: Option<&str>,
     suppress: Option<bool>,
 ) -> ApiResult<FlowMatrix> {
-    let suppress = suppression(who, suppress)?;
+    let suppress = suppress_for(who, suppress)?;
     let by = parse_by(by)?;
     let (from, to) = window(from, to)?;
     let event_kind = match kind {
