@@ -3,112 +3,38 @@
 //!
 //! `cargo run --release --example load -- [gallery] [concurrencies] [secs] [soak_secs] [soak_concurrency]`
 //!
-//! * `gallery` (default 2000): synthetic people (two fingers each, the generator of
-//!   `examples/population.rs`) enrolled through the service on a fresh SQLite store first.
+//! * `gallery` (default 2000): synthetic people (two fingers each, `examples/common/synth.rs`)
+//!   enrolled through the service on a fresh SQLite store first; `N+B` enrolls `N` and then
+//!   writes `B` more straight to the store, sealed as the service seals (e.g. `2000+98000`
+//!   for a 100 k gallery).
+//! * `REGISTRO_LOAD_KINDS` (default `identify,enroll`): the workloads, in order; `checkin`
+//!   sends the enrolled fingers of gallery people to `POST /api/v1/checkin` (every one found
+//!   and written).
 //! * `concurrencies` (default `1,2,4,8,16`): for each, that many closed-loop HTTP clients run
 //!   `secs` seconds (default 20) of identify, then of enrollment, each with a photo (the shared
 //!   test faces) and two synthetic fingers. Per level: admitted requests per second, p50, p95
 //!   and p99 of admitted requests (ms), and the share refused with `503 overloaded`.
 //! * `soak_secs` (default 0): then identify at `soak_concurrency` clients for that long,
-//!   printing the process RSS at the start and the end, and every status that is not 200 or
-//!   `503 overloaded`.
+//!   paced at `REGISTRO_SOAK_RATE` requests/s when set (e.g. 80 % of the saturated rate),
+//!   printing the process RSS at the start, every minute and at the end, and every status
+//!   that is not 200 or `503 overloaded`.
 //!
 //! The server runs in this process with the defaults of `registro serve` (`--max-queue 256`,
 //! `--max-wait-ms 5000`) unless `REGISTRO_MAX_QUEUE` / `REGISTRO_MAX_WAIT_MS` say otherwise.
 
-use registro::biometrics::finger::synthetic::{
-    ImpressionParams, MasterFinger, SyntheticConfig, SyntheticGenerator,
-};
-use registro::biometrics::finger::FingerView;
 use registro::config::Config;
 use registro::service::enrollment::{self, Enrolled, EnrollmentRequest};
 use registro::service::{loader, Principal, Registro, Role};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const SEED: u64 = 20261129;
-
-static SEQ: AtomicU64 = AtomicU64::new(0);
-
-fn masters(id: u64) -> [MasterFinger; 2] {
-    let mut g = SyntheticGenerator::new(
-        SEED ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        SyntheticConfig::default(),
-    );
-    [g.master(), g.master()]
-}
-
-fn impression(id: u64, visit: u64, m: &MasterFinger) -> FingerView {
-    let mut g = SyntheticGenerator::new(
-        SEED ^ id.wrapping_mul(31) ^ visit.wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 0xabc,
-        SyntheticConfig::default(),
-    );
-    g.render(m, &ImpressionParams::default())
-}
-
-fn finger_json(position: u8, v: &FingerView) -> Value {
-    let minutiae: Vec<Value> = v
-        .minutiae
-        .iter()
-        .map(|m| {
-            let kind = if matches!(
-                m.kind,
-                registro::biometrics::finger::MinutiaKind::Bifurcation
-            ) {
-                "bifurcation"
-            } else {
-                "ending"
-            };
-            json!({"x": m.x, "y": m.y, "angle_deg": m.angle.to_degrees().rem_euclid(360.0),
-                   "type": kind, "quality": m.quality.min(100)})
-        })
-        .collect();
-    json!({"position": position, "format": "minutiae-json", "width": v.width, "height": v.height, "resolution_dpi": 500, "minutiae": minutiae})
-}
-
-fn fingers(id: u64, visit: u64) -> Value {
-    let [a, b] = masters(id);
-    json!([
-        finger_json(2, &impression(id, visit * 2, &a)),
-        finger_json(7, &impression(id, visit * 2 + 1, &b))
-    ])
-}
-
-fn enrollment_body(capture_id: &str, id: u64, photo: Option<&str>) -> Value {
-    let mut v = json!({
-        "capture_id": capture_id,
-        "captured_at": "2026-11-20T12:00:00Z",
-        "site": "PA-DARIEN-LAJASBLANCAS",
-        "person": {"given_names": format!("L{id}"), "family_names": format!("F{id}"), "nationality": "VEN", "sex": "M", "age_estimate": 30},
-        "fingerprints": fingers(id, 0)
-    });
-    if let Some(p) = photo {
-        v["photo"] = json!(p);
-    }
-    v
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
+#[path = "common/synth.rs"]
+mod synth;
+use synth::{fingers, pct, rss_mib};
 
 struct Outcome {
     latencies_ms: Vec<f64>,
@@ -117,16 +43,20 @@ struct Outcome {
     secs: f64,
 }
 
-/// `clients` closed-loop clients for `secs`, each sending `make(n)` bodies to `path`.
+/// `clients` closed-loop clients for `secs`, each sending `make(n)` bodies to `path`. With a
+/// `rate` (requests per second over all clients), the `k`-th request of the run is not sent
+/// before `k / rate` seconds: an open-loop pace, as long as the clients keep up.
 fn run(
     base: &str,
     key: &str,
     path: &str,
     clients: usize,
     secs: f64,
+    rate: Option<f64>,
     make: &(dyn Fn(u64) -> Value + Sync),
 ) -> Outcome {
     let stop = AtomicBool::new(false);
+    let paced = AtomicU64::new(0);
     let lat = Mutex::new(Vec::new());
     let refused = AtomicU64::new(0);
     let other = Mutex::new(Vec::new());
@@ -139,6 +69,16 @@ fn run(
                     .build()
                     .into();
                 while !stop.load(Ordering::Relaxed) {
+                    if let Some(r) = rate {
+                        let k = paced.fetch_add(1, Ordering::Relaxed);
+                        let due = t + Duration::from_secs_f64(k as f64 / r);
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
                     // One sequence over all runs: capture ids never repeat (no replays).
                     let body = make(SEQ.fetch_add(1, Ordering::Relaxed));
                     let t0 = Instant::now();
@@ -188,7 +128,19 @@ fn report(kind: &str, gallery: usize, clients: usize, o: &mut Outcome) {
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let people: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000);
+    // `N` people through the service, or `N+B`: then `B` more written straight to the store.
+    let (people, bulk): (u64, u64) = match args.get(1).map(|s| s.split_once('+')) {
+        Some(Some((a, b))) => (a.parse()?, b.parse()?),
+        _ => (
+            args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000),
+            0,
+        ),
+    };
+    let kinds: Vec<String> = std::env::var("REGISTRO_LOAD_KINDS")
+        .unwrap_or_else(|_| "identify,enroll".into())
+        .split(',')
+        .map(str::to_string)
+        .collect();
     let levels: Vec<usize> = args
         .get(2)
         .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect())
@@ -236,7 +188,13 @@ fn main() -> anyhow::Result<()> {
                     break;
                 }
                 let req: EnrollmentRequest =
-                    serde_json::from_value(enrollment_body(&format!("g-{i}"), i, None))
+                    serde_json::from_value(synth::enrollment_body(
+                        &format!("g-{i}"),
+                        i,
+                        0,
+                        &format!("L{i}"),
+                        None,
+                    ))
                         .expect("body");
                 if !matches!(
                     enrollment::enroll(&reg, &who, req),
@@ -247,23 +205,23 @@ fn main() -> anyhow::Result<()> {
             });
         }
     });
+    if bulk > 0 {
+        let t = Instant::now();
+        let workers = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+        synth::bulk_seed(&reg, &workers, 1_000_000, bulk)?;
+        println!(
+            "bulk-added {bulk} people in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
     let gallery = reg.matcher.len();
     println!(
         "gallery {gallery} people (2 fingers) enrolled in {:.1} s",
         t.elapsed().as_secs_f64()
     );
 
-    let faces_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces");
-    let mut photos: Vec<String> = Vec::new();
-    for p in ["amy", "bernadette", "howard", "leonard", "penny", "raj"] {
-        for i in 1..=5 {
-            if let Ok(b) = std::fs::read(faces_dir.join(p).join(format!("{p}{i}.png"))) {
-                use base64::Engine;
-                photos.push(base64::engine::general_purpose::STANDARD.encode(b));
-            }
-        }
-    }
-    anyhow::ensure!(!photos.is_empty(), "no faces under {}", faces_dir.display());
+    let photos = synth::photos(&["amy", "bernadette", "howard", "leonard", "penny", "raj"]);
+    anyhow::ensure!(!photos.is_empty(), "no faces under ../shared/data/faces");
     let key = {
         let admin = Principal {
             actor: "admin".into(),
@@ -302,9 +260,12 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let new_people: Vec<Value> = (0..64u64)
         .map(|j| {
-            enrollment_body(
+            let id = 10_000_000 + j;
+            synth::enrollment_body(
                 "x",
-                10_000_000 + j,
+                id,
+                0,
+                &format!("L{id}"),
                 Some(&photos[j as usize % photos.len()]),
             )
         })
@@ -315,25 +276,64 @@ fn main() -> anyhow::Result<()> {
         b["capture_id"] = json!(format!("load-{}-{n}", std::process::id()));
         b
     };
-    for &c in &levels {
-        let mut o = run(&base, &key, "/api/v1/identify", c, secs, &identify);
-        report("identify photo+2 fingers", reg.matcher.len(), c, &mut o);
-    }
-    for &c in &levels {
-        let mut o = run(&base, &key, "/api/v1/enrollments", c, secs, &enroll);
-        report("enroll photo+2 fingers", reg.matcher.len(), c, &mut o);
+    // Check-in probes: the enrolled impressions of gallery people (service-enrolled and
+    // bulk), so that every check-in is found and written, the whole path of the call.
+    let checkin_probes: Vec<Value> = (0..64u64)
+        .map(|j| {
+            let id = if bulk > 0 && j % 2 == 1 {
+                1_000_000 + (j * 7919) % bulk
+            } else {
+                (j * 7919) % people.max(1)
+            };
+            json!({"fingerprints": fingers(id, 0)})
+        })
+        .collect();
+    let checkin = |n: u64| checkin_probes[n as usize % checkin_probes.len()].clone();
+    for kind in &kinds {
+        for &c in &levels {
+            let (path, label, make): (&str, &str, &(dyn Fn(u64) -> Value + Sync)) =
+                match kind.as_str() {
+                    "identify" => ("/api/v1/identify", "identify photo+2 fingers", &identify),
+                    "enroll" => ("/api/v1/enrollments", "enroll photo+2 fingers", &enroll),
+                    "checkin" => ("/api/v1/checkin", "checkin 2 fingers", &checkin),
+                    other => anyhow::bail!("unknown kind {other}"),
+                };
+            let mut o = run(&base, &key, path, c, secs, None, make);
+            report(label, reg.matcher.len(), c, &mut o);
+        }
     }
     if soak_secs > 0.0 {
+        let rate: Option<f64> = std::env::var("REGISTRO_SOAK_RATE")
+            .ok()
+            .and_then(|v| v.parse().ok());
         let start = rss_mib();
-        println!("soak start: RSS {start:.0} MiB");
-        let mut o = run(
-            &base,
-            &key,
-            "/api/v1/identify",
-            soak_clients,
-            soak_secs,
-            &identify,
-        );
+        println!("soak start: RSS {start:.0} MiB, rate {rate:?}/s, {soak_clients} clients");
+        // RSS once a minute, to show the curve and not only its ends.
+        let done = AtomicBool::new(false);
+        let mut o = std::thread::scope(|s| {
+            s.spawn(|| {
+                let t = Instant::now();
+                let mut next = 60.0;
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(500));
+                    if t.elapsed().as_secs_f64() >= next {
+                        println!("soak {next:.0} s: RSS {:.0} MiB", rss_mib());
+                        next += 60.0;
+                    }
+                }
+            });
+            let o = run(
+                &base,
+                &key,
+                "/api/v1/identify",
+                soak_clients,
+                soak_secs,
+                rate,
+                &identify,
+            );
+            done.store(true, Ordering::Relaxed);
+            o
+        });
         report("soak identify", reg.matcher.len(), soak_clients, &mut o);
         let end = rss_mib();
         println!(

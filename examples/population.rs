@@ -20,104 +20,17 @@
 //! ../shared/data/faces each, a different crop at each registration), so face and fingers are
 //! fused for them; the other people have fingers only (the data has no more identities).
 
-use rayon::prelude::*;
-use registro::biometrics::finger::synthetic::{
-    ImpressionParams, MasterFinger, SyntheticConfig, SyntheticGenerator,
-};
-use registro::biometrics::finger::FingerView;
 use registro::config::Config;
-use registro::db::models::NewRecord;
-use registro::db::schema::records;
 use registro::service::enrollment::{self, Enrolled, EnrollmentRequest};
-use registro::service::matching::{Extracted, FingerFeatures};
 use registro::service::{loader, Principal, Registro, Role};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-const SEED: u64 = 20261129;
-
-fn masters(id: u64) -> [MasterFinger; 2] {
-    let mut g = SyntheticGenerator::new(
-        SEED ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        SyntheticConfig::default(),
-    );
-    [g.master(), g.master()]
-}
-
-fn impression(id: u64, visit: u64, m: &MasterFinger) -> FingerView {
-    let mut g = SyntheticGenerator::new(
-        SEED ^ id.wrapping_mul(31) ^ visit.wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 0xabc,
-        SyntheticConfig::default(),
-    );
-    g.render(m, &ImpressionParams::default())
-}
-
-fn finger_json(position: u8, v: &FingerView) -> Value {
-    let minutiae: Vec<Value> = v
-        .minutiae
-        .iter()
-        .map(|m| {
-            json!({"x": m.x, "y": m.y, "angle_deg": m.angle.to_degrees().rem_euclid(360.0),
-                   "type": if matches!(m.kind, registro::biometrics::finger::MinutiaKind::Bifurcation) { "bifurcation" } else { "ending" },
-                   "quality": m.quality.min(100)})
-        })
-        .collect();
-    json!({"position": position, "format": "minutiae-json", "width": v.width, "height": v.height, "resolution_dpi": 500, "minutiae": minutiae})
-}
-
-fn body(capture_id: &str, id: u64, visit: u64, name: &str, photo: Option<&str>) -> Value {
-    let [a, b] = masters(id);
-    let mut v = json!({
-        "capture_id": capture_id,
-        "captured_at": "2026-11-20T12:00:00Z",
-        "site": "PA-DARIEN-LAJASBLANCAS",
-        "person": {"given_names": name, "family_names": format!("F{id}"), "nationality": "VEN", "sex": "M", "age_estimate": 30},
-        "fingerprints": [finger_json(2, &impression(id, visit * 2, &a)), finger_json(7, &impression(id, visit * 2 + 1, &b))]
-    });
-    if let Some(p) = photo {
-        v["photo"] = json!(p);
-    }
-    v
-}
-
-/// Maps `items` on two client threads, keeping the order.
-fn par_map<T: Send>(items: impl Iterator<Item = u64>, f: impl Fn(u64) -> T + Sync) -> Vec<T> {
-    let items: Vec<u64> = items.collect();
-    let next = AtomicUsize::new(0);
-    let out: std::sync::Mutex<Vec<(usize, T)>> = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&i) = items.get(k) else { break };
-                let v = f(i);
-                out.lock().unwrap().push((k, v));
-            });
-        }
-    });
-    let mut v = out.into_inner().unwrap();
-    v.sort_by_key(|x| x.0);
-    v.into_iter().map(|x| x.1).collect()
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
+#[path = "common/synth.rs"]
+mod synth;
+use synth::{enrollment_body as body, par_map, pct, rss_mib};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -143,9 +56,7 @@ fn main() -> anyhow::Result<()> {
     let workers = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
 
     // The shared test faces: 8 people x 5 crops.
-    let faces_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/faces");
-    let mut photos: Vec<String> = Vec::new();
-    for p in [
+    let photos = synth::photos(&[
         "amy",
         "bernadette",
         "howard",
@@ -154,14 +65,7 @@ fn main() -> anyhow::Result<()> {
         "raj",
         "sheldon",
         "stuart",
-    ] {
-        for i in 1..=5 {
-            if let Ok(b) = std::fs::read(faces_dir.join(p).join(format!("{p}{i}.png"))) {
-                use base64::Engine;
-                photos.push(base64::engine::general_purpose::STANDARD.encode(b));
-            }
-        }
-    }
+    ]);
     // Re-registrations: every 1/rate-th person, new name, fresh impressions.
     let step = (1.0 / rate).round().max(1.0) as u64;
     let rereg: Vec<u64> = (0..people).filter(|i| i % step == 3 % step).collect();
@@ -270,84 +174,7 @@ fn main() -> anyhow::Result<()> {
     // 2. Bulk growth, sealed as the service seals.
     if bulk > 0 {
         let t = Instant::now();
-        let keys = reg.keys();
-        let mut start = people + 1_000_000;
-        let end = start + bulk;
-        while start < end {
-            let stop = (start + 2000).min(end);
-            let rows: Vec<(NewRecord, Extracted)> = workers.install(|| {
-                (start..stop)
-                    .into_par_iter()
-                    .map(|id| {
-                        let [a, b] = masters(id);
-                        let fingers = [(2u8, impression(id, 0, &a)), (7u8, impression(id, 1, &b))]
-                            .into_iter()
-                            .map(|(pos, v)| {
-                                let f = registro::biometrics::finger::FingerFeatures::extract(&v);
-                                FingerFeatures {
-                                    position: pos,
-                                    format: "minutiae-json".into(),
-                                    raw: vec![],
-                                    minutiae: f.minutiae_count(),
-                                    features: f.to_bytes(),
-                                    ..Default::default()
-                                }
-                            })
-                            .collect();
-                        let ex = Extracted {
-                            face: None,
-                            fingers,
-                        };
-                        let rid = format!("rec_bulk{id}");
-                        let rec = NewRecord {
-                            id: rid.clone(),
-                            capture_id: format!("bulk-{id}"),
-                            person_id: format!("per_bulk{id}"),
-                            site: "PA-METETI".into(),
-                            device_id: None,
-                            enrolled_by: "bulk".into(),
-                            captured_at: registro::db::now(),
-                            created_at: registro::db::now(),
-                            sex: Some("F".into()),
-                            nationality: Some("HTI".into()),
-                            age_group: "18-59".into(),
-                            is_minor: Some(false),
-                            doc_index: None,
-                            phone_index: None,
-                            family_index: None,
-                            person_enc: keys
-                                .seal(
-                                    &rid,
-                                    "person",
-                                    br#"{"person":{},"protection":{},"companions":[]}"#,
-                                )
-                                .unwrap(),
-                            biometrics_enc: enrollment::seal_biometrics(&reg, &rid, &ex).unwrap(),
-                            response_json: "{}".into(),
-                        };
-                        (rec, ex)
-                    })
-                    .collect()
-            });
-            let seqs: Vec<i64> = reg
-                .db
-                .write(|c| -> Result<Vec<i64>, registro::error::ApiError> {
-                    use diesel::prelude::*;
-                    rows.iter()
-                        .map(|(r, _)| {
-                            Ok(diesel::insert_into(records::table)
-                                .values(r)
-                                .returning(records::seq)
-                                .get_result::<i64>(c)?)
-                        })
-                        .collect()
-                })
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-            for (seq, (_, ex)) in seqs.iter().zip(&rows) {
-                reg.matcher.insert(*seq, ex);
-            }
-            start = stop;
-        }
+        synth::bulk_seed(&reg, &workers, people + 1_000_000, bulk)?;
         println!(
             "bulk-added {bulk} people in {:.1} s; gallery now {} records",
             t.elapsed().as_secs_f64(),
