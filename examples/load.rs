@@ -114,16 +114,21 @@ fn run(
 fn report(kind: &str, gallery: usize, clients: usize, o: &mut Outcome) {
     let admitted = o.latencies_ms.len();
     let total = admitted as u64 + o.refused + o.other.len() as u64;
+    let mut other: std::collections::BTreeMap<u16, usize> = Default::default();
+    for s in &o.other {
+        *other.entry(*s).or_default() += 1;
+    }
     println!(
-        "{kind} gallery {gallery} clients {clients}: {:.1} admitted/s, p50 {:.0} ms p95 {:.0} ms p99 {:.0} ms, refused {:.1} % ({} of {total}), other {:?}",
+        "{kind} gallery {gallery} clients {clients}: {:.1} admitted/s, p50 {:.0} ms p95 {:.0} ms p99 {:.0} ms, refused {:.1} % ({} of {total}), other statuses {other:?}",
         admitted as f64 / o.secs,
         pct(&mut o.latencies_ms, 0.5),
         pct(&mut o.latencies_ms, 0.95),
         pct(&mut o.latencies_ms, 0.99),
         100.0 * o.refused as f64 / total.max(1) as f64,
         o.refused,
-        o.other
     );
+    // Redirected to a file, stdout is block-buffered: show each level as it ends.
+    std::io::Write::flush(&mut std::io::stdout()).ok();
 }
 
 fn main() -> anyhow::Result<()> {
@@ -131,10 +136,7 @@ fn main() -> anyhow::Result<()> {
     // `N` people through the service, or `N+B`: then `B` more written straight to the store.
     let (people, bulk): (u64, u64) = match args.get(1).map(|s| s.split_once('+')) {
         Some(Some((a, b))) => (a.parse()?, b.parse()?),
-        _ => (
-            args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000),
-            0,
-        ),
+        _ => (args.get(1).and_then(|s| s.parse().ok()).unwrap_or(2000), 0),
     };
     let kinds: Vec<String> = std::env::var("REGISTRO_LOAD_KINDS")
         .unwrap_or_else(|_| "identify,enroll".into())
@@ -187,15 +189,14 @@ fn main() -> anyhow::Result<()> {
                 if i >= people {
                     break;
                 }
-                let req: EnrollmentRequest =
-                    serde_json::from_value(synth::enrollment_body(
-                        &format!("g-{i}"),
-                        i,
-                        0,
-                        &format!("L{i}"),
-                        None,
-                    ))
-                        .expect("body");
+                let req: EnrollmentRequest = serde_json::from_value(synth::enrollment_body(
+                    &format!("g-{i}"),
+                    i,
+                    0,
+                    &format!("L{i}"),
+                    None,
+                ))
+                .expect("body");
                 if !matches!(
                     enrollment::enroll(&reg, &who, req),
                     Ok(Enrolled::Created(_))
@@ -318,6 +319,7 @@ fn main() -> anyhow::Result<()> {
                     std::thread::sleep(Duration::from_millis(500));
                     if t.elapsed().as_secs_f64() >= next {
                         println!("soak {next:.0} s: RSS {:.0} MiB", rss_mib());
+                        std::io::Write::flush(&mut std::io::stdout()).ok();
                         next += 60.0;
                     }
                 }

@@ -356,6 +356,19 @@ fn a_transfer_without_arrival_raises_missing_after_transfer() {
         Some(&app.admin_token),
     );
     assert_eq!(m.body["cells"][0]["count"], 2, "{}", m.text);
+    // Auditors' windows are whole months on every statistics table with demographics or a
+    // total, as for the registration flows; nothing is logged as read when refused.
+    for path in [
+        "/api/v1/stats/transfers?from=2026-11-20T10:00:00Z",
+        "/api/v1/stats/vaccinations?to=2026-11-20T10:00:01Z",
+        "/api/v1/stats/flows?kind=arrivals&by=nationality,sex&from=2026-11-20T10:00:00Z",
+    ] {
+        let r = app.get(path, Some(&aud));
+        assert_eq!(r.status, 400, "{path}: {}", r.text);
+        assert_eq!(r.body["error"]["code"], "window_not_whole_months", "{path}");
+    }
+    let r = app.get("/api/v1/stats/transfers?from=2026-11-01", Some(&aud));
+    assert_eq!(r.status, 200, "{}", r.text);
 }
 
 #[test]

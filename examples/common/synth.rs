@@ -79,7 +79,8 @@ pub fn enrollment_body(
 ) -> Value {
     let mut v = json!({
         "capture_id": capture_id,
-        "captured_at": "2026-11-20T12:00:00Z",
+        // Now: a device's captures may not predate its registration (nor lie in the future).
+        "captured_at": chrono::Utc::now().to_rfc3339(),
         "site": "PA-DARIEN-LAJASBLANCAS",
         "person": {"given_names": name, "family_names": format!("F{id}"), "nationality": "VEN", "sex": "M", "age_estimate": 30},
         "fingerprints": fingers(id, visit)

@@ -1,6 +1,6 @@
 //! Rows of the reception flow: sites, events, where each identity is now, daily site counts.
 
-use super::schema::{events, presence, site_days, sites};
+use super::schema::{event_months, events, presence, site_days, sites};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -89,4 +89,41 @@ pub struct NewSiteDay {
     pub day: String,
     pub arrivals: i64,
     pub departures: i64,
+}
+
+/// One line of `event_months`: how many events of one month share every statistics
+/// dimension. Absent values are `""` (dose `0`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = event_months)]
+pub struct EventMonth {
+    pub month: String,
+    pub kind: String,
+    pub site: String,
+    pub to_site: String,
+    pub vaccine: String,
+    pub dose: i32,
+    pub nationality: String,
+    pub sex: String,
+    pub age_group: String,
+    pub arrival: bool,
+    pub n: i64,
+}
+
+impl EventMonth {
+    /// The line event `e` counts in, with `n` = `delta`.
+    pub fn of(e: &EventRow, arrival: bool, delta: i64) -> EventMonth {
+        EventMonth {
+            month: e.month.clone(),
+            kind: e.kind.clone(),
+            site: e.site.clone(),
+            to_site: e.to_site.clone().unwrap_or_default(),
+            vaccine: e.vaccine.clone().unwrap_or_default(),
+            dose: e.dose.unwrap_or(0),
+            nationality: e.nationality.clone().unwrap_or_default(),
+            sex: e.sex.clone().unwrap_or_default(),
+            age_group: e.age_group.clone(),
+            arrival,
+            n: delta,
+        }
+    }
 }

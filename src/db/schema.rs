@@ -236,6 +236,23 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(events, records);
 
 diesel::table! {
+    event_months (seq) {
+        seq -> BigInt,
+        month -> Text,
+        kind -> Text,
+        site -> Text,
+        to_site -> Text,
+        vaccine -> Text,
+        dose -> Integer,
+        nationality -> Text,
+        sex -> Text,
+        age_group -> Text,
+        arrival -> Bool,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
     alert_links (seq) {
         seq -> BigInt,
         alert_id -> Text,

@@ -2,11 +2,12 @@
 
 use super::guard::{Admins, Anyone, Auth, Capture, Scanners, StatsReaders};
 use crate::error::{ApiError, ApiResult};
-use crate::service::reception::stats::{self as rstats, Matrix, SiteDays};
+use crate::service::reception::stats::{self as rstats, SiteDays};
 use crate::service::reception::{
     self, BatchEvent, CheckinAnswer, CheckinRequest, EventAnswer, EventRequest, NewSiteRequest,
     SiteView,
 };
+use crate::service::stats::{to_csv, FlowMatrix};
 use crate::service::Registro;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -172,16 +173,12 @@ pub async fn site_stats(
         )
     })
     .await?;
-    Ok(if wants_csv(&req) {
-        csv(rstats::sites_csv(&s))
-    } else {
-        HttpResponse::Ok().json(s)
-    })
+    Ok(json_or_csv(&req, &s, rstats::sites_csv))
 }
 
 /// Transfers as an origin × destination matrix (auditor, admin).
 #[utoipa::path(get, path = "/api/v1/stats/transfers", tag = "stats", params(WindowQuery),
-    responses((status = 200, body = Matrix)), security(("bearer" = [])))]
+    responses((status = 200, body = FlowMatrix)), security(("bearer" = [])))]
 #[get("/api/v1/stats/transfers")]
 pub async fn transfer_stats(
     reg: State,
@@ -200,11 +197,7 @@ pub async fn transfer_stats(
         )
     })
     .await?;
-    Ok(if wants_csv(&req) {
-        csv(rstats::matrix_csv(&m))
-    } else {
-        HttpResponse::Ok().json(m)
-    })
+    Ok(json_or_csv(&req, &m, to_csv))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -218,7 +211,7 @@ pub struct VaccinationQuery {
 
 /// Vaccinations by vaccine, dose, age group and site (auditor, admin).
 #[utoipa::path(get, path = "/api/v1/stats/vaccinations", tag = "stats", params(VaccinationQuery),
-    responses((status = 200, body = Matrix)), security(("bearer" = [])))]
+    responses((status = 200, body = FlowMatrix)), security(("bearer" = [])))]
 #[get("/api/v1/stats/vaccinations")]
 pub async fn vaccination_stats(
     reg: State,
@@ -238,11 +231,20 @@ pub async fn vaccination_stats(
         )
     })
     .await?;
-    Ok(if wants_csv(&req) {
-        csv(rstats::matrix_csv(&m))
+    Ok(json_or_csv(&req, &m, to_csv))
+}
+
+/// A statistics answer as JSON, or as CSV when the client asks `Accept: text/csv`.
+fn json_or_csv<T: serde::Serialize>(
+    req: &HttpRequest,
+    v: &T,
+    to_csv: impl Fn(&T) -> String,
+) -> HttpResponse {
+    if wants_csv(req) {
+        csv(to_csv(v))
     } else {
-        HttpResponse::Ok().json(m)
-    })
+        HttpResponse::Ok().json(v)
+    }
 }
 
 /// The reception routes, registered by [`super::configure`].

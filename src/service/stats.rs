@@ -20,7 +20,7 @@ pub const SUPPRESS_BELOW: i64 = 5;
 pub const SECONDARY: &str = "suppressed";
 
 /// Whether `t` is midnight on the first day of a month.
-fn is_month_start(t: chrono::NaiveDateTime) -> bool {
+pub fn is_month_start(t: chrono::NaiveDateTime) -> bool {
     use chrono::{Datelike, Timelike};
     t.day() == 1 && t.num_seconds_from_midnight() == 0
 }
@@ -150,16 +150,7 @@ pub fn flows(
     let by = parse_by(by)?;
     let from = parse_instant("from", from)?;
     let to = parse_instant("to", to)?;
-    if who.role != Role::Admin {
-        for (name, t) in [("from", from), ("to", to)] {
-            if t.is_some_and(|t| !is_month_start(t)) {
-                return Err(ApiError::client(
-                    "window_not_whole_months",
-                    format!("{name} must be the first day of a month (YYYY-MM-01): auditors' windows are whole months"),
-                ));
-            }
-        }
-    }
+    whole_months(who, from, to)?;
     type Row = (
         chrono::NaiveDateTime,
         Option<String>,
@@ -200,7 +191,41 @@ pub fn flows(
             .collect();
         *counts.entry(key).or_default() += 1;
     }
+    let keys = reg.keys();
+    reg.db.write(|c| -> ApiResult<()> {
+        audit::append(c, &keys, Entry::by(who, "stats.flows", None, None, 200))?;
+        Ok(())
+    })?;
+    Ok(table(by, counts, suppress))
+}
+
+/// Refuses a window that is not in whole months unless `who` is an admin: a window of a
+/// second with an exact total would tell one person's nationality, sex and age group.
+pub fn whole_months(
+    who: &Principal,
+    from: Option<chrono::NaiveDateTime>,
+    to: Option<chrono::NaiveDateTime>,
+) -> ApiResult<()> {
+    if who.role == Role::Admin {
+        return Ok(());
+    }
+    for (name, t) in [("from", from), ("to", to)] {
+        if t.is_some_and(|t| !is_month_start(t)) {
+            return Err(ApiError::client(
+                "window_not_whole_months",
+                format!("{name} must be the first day of a month (YYYY-MM-01): auditors' windows are whole months"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A counted table as the API serves it: the exact total, and the cells with primary and
+/// secondary suppression ([`suppression`]) when `suppress`. Every statistics table with a
+/// total goes through here, so that no hidden cell can be derived from the others.
+pub fn table(by: Vec<String>, counts: BTreeMap<Vec<String>, i64>, suppress: bool) -> FlowMatrix {
     let counts: Vec<(Vec<String>, i64)> = counts.into_iter().collect();
+    let total = counts.iter().map(|(_, n)| n).sum();
     let marks = if suppress {
         suppression(&counts)
     } else {
@@ -223,16 +248,7 @@ pub fn flows(
             m
         })
         .collect();
-    let keys = reg.keys();
-    reg.db.write(|c| -> ApiResult<()> {
-        audit::append(c, &keys, Entry::by(who, "stats.flows", None, None, 200))?;
-        Ok(())
-    })?;
-    Ok(FlowMatrix {
-        by,
-        total: rows.len() as i64,
-        cells,
-    })
+    FlowMatrix { by, total, cells }
 }
 
 /// The same table as CSV: one column per dimension, then `count`.

@@ -18,7 +18,7 @@ use super::matching::{validate_biometrics, FingerInput};
 use super::{rfc3339, Principal, Registro, Role};
 use crate::db::models::RecordRow;
 use crate::db::reception::{EventRow, NewEvent, SiteRow};
-use crate::db::schema::{devices, events, presence as presence_t, records, sites};
+use crate::db::schema::{devices, event_months, events, presence as presence_t, records, sites};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::indicators::journey;
@@ -183,16 +183,18 @@ pub fn list_sites(reg: &Registro) -> ApiResult<Vec<SiteView>> {
             .select(SiteRow::as_select())
             .load(c)?;
         let mut named: Vec<String> = devices::table.select(devices::site).distinct().load(c)?;
+        // Sites named by events, from the monthly counts (a few thousand lines) rather than
+        // a scan of every event.
         named.extend(
-            events::table
-                .select(events::site)
+            event_months::table
+                .select(event_months::site)
                 .distinct()
                 .load::<String>(c)?,
         );
         named.extend(
-            events::table
-                .filter(events::to_site.is_not_null())
-                .select(events::to_site.assume_not_null())
+            event_months::table
+                .filter(event_months::to_site.ne(""))
+                .select(event_months::to_site)
                 .distinct()
                 .load::<String>(c)?,
         );
@@ -636,6 +638,11 @@ pub fn store_event(
             created_at: now,
         })
         .execute(c)?;
+    let stored: EventRow = events::table
+        .filter(events::event_id.eq(&v.event_id))
+        .select(EventRow::as_select())
+        .first(c)?;
+    presence::count_event(c, &stored, false, 1)?;
     if journey::Move::parse(&v.kind).is_some() {
         presence::recompute(c, &rec.person_id)?;
     }

@@ -8,8 +8,8 @@
 
 use super::{CHECK_ARRIVAL, CHECK_FAMILY};
 use crate::db::models::NewAlert;
-use crate::db::reception::{NewSiteDay, PresenceRow};
-use crate::db::schema::{alerts, companions, events, presence, records, site_days};
+use crate::db::reception::{EventMonth, EventRow, NewSiteDay, PresenceRow};
+use crate::db::schema::{alerts, companions, event_months, events, presence, records, site_days};
 use crate::db::DbConn;
 use crate::error::{ApiError, ApiResult};
 use crate::indicators::journey::{self, Arrival, Family, Movement};
@@ -53,6 +53,46 @@ fn bump(c: &mut DbConn, site: &str, day: &str, arrivals: i64, departures: i64) -
         }
     }
     Ok(())
+}
+
+/// Adds `delta` to the monthly line that event `e` counts in (`arrival`: whether it brought
+/// the person to its site).
+pub fn count_event(c: &mut DbConn, e: &EventRow, arrival: bool, delta: i64) -> ApiResult<()> {
+    let line = EventMonth::of(e, arrival, delta);
+    let found: Option<i64> = event_months::table
+        .filter(event_months::kind.eq(&line.kind))
+        .filter(event_months::month.eq(&line.month))
+        .filter(event_months::site.eq(&line.site))
+        .filter(event_months::to_site.eq(&line.to_site))
+        .filter(event_months::vaccine.eq(&line.vaccine))
+        .filter(event_months::dose.eq(line.dose))
+        .filter(event_months::nationality.eq(&line.nationality))
+        .filter(event_months::sex.eq(&line.sex))
+        .filter(event_months::age_group.eq(&line.age_group))
+        .filter(event_months::arrival.eq(line.arrival))
+        .select(event_months::seq)
+        .first(c)
+        .optional()?;
+    match found {
+        Some(seq) => {
+            diesel::update(event_months::table.filter(event_months::seq.eq(seq)))
+                .set(event_months::n.eq(event_months::n + delta))
+                .execute(c)?;
+        }
+        None => {
+            diesel::insert_into(event_months::table)
+                .values(&line)
+                .execute(c)?;
+        }
+    }
+    Ok(())
+}
+
+fn event_row(c: &mut DbConn, seq: i64) -> ApiResult<EventRow> {
+    Ok(events::table
+        .filter(events::seq.eq(seq))
+        .select(EventRow::as_select())
+        .first(c)?)
 }
 
 /// Recomputes identity `person_id`'s presence and its movements' effects on the site counts.
@@ -104,6 +144,11 @@ pub fn recompute(c: &mut DbConn, person_id: &str) -> ApiResult<()> {
         if *entered == eff.entered && *left == eff.left {
             continue;
         }
+        if entered.is_some() != eff.entered.is_some() {
+            let e = event_row(c, *seq)?;
+            count_event(c, &e, entered.is_some(), -1)?;
+            count_event(c, &e, eff.entered.is_some(), 1)?;
+        }
         if let Some(s) = entered {
             bump(c, s, day, -1, 0)?;
         }
@@ -147,13 +192,15 @@ pub fn on_identity_merged(c: &mut DbConn, from: &str, into: &str) -> ApiResult<(
 }
 
 /// Erases a record's events (inside the deletion's transaction): their effects leave the
-/// site counts, and the identity's presence is recomputed from what remains.
+/// site and monthly counts, and the identity's presence is recomputed from what remains.
 pub fn erase_record(c: &mut DbConn, record_id: &str, person_id: &str) -> ApiResult<()> {
-    let rows: Vec<(String, Option<String>, Option<String>)> = events::table
+    let rows: Vec<EventRow> = events::table
         .filter(events::record_id.eq(record_id))
-        .select((events::day, events::entered_site, events::left_site))
+        .select(EventRow::as_select())
         .load(c)?;
-    for (day, entered, left) in rows {
+    for e in rows {
+        count_event(c, &e, e.entered_site.is_some(), -1)?;
+        let (day, entered, left) = (e.day, e.entered_site, e.left_site);
         if let Some(s) = entered {
             bump(c, &s, &day, -1, 0)?;
         }
@@ -272,10 +319,12 @@ fn pending(c: &mut DbConn, bit: i32) -> ApiResult<Vec<Pending>> {
     let with_bit: Vec<i32> = (1..=(CHECK_ARRIVAL | CHECK_FAMILY))
         .filter(|v| v & bit != 0)
         .collect();
-    let rows: Vec<Pending> = events::table
+    // Only transfers carry check bits, so `checks` alone selects them. A filter on `kind` or
+    // an ORDER BY here lets SQLite's planner walk every transfer by `events_kind_at` (or the
+    // table by `seq`) instead of the few open checks: quadratic in the transfers, since
+    // every transfer runs this. Sorted after loading instead.
+    let mut rows: Vec<Pending> = events::table
         .filter(events::checks.eq_any(with_bit))
-        .filter(events::kind.eq("transfer"))
-        .order(events::seq.asc())
         .select((
             events::seq,
             events::event_id,
@@ -287,6 +336,7 @@ fn pending(c: &mut DbConn, bit: i32) -> ApiResult<Vec<Pending>> {
             events::checks,
         ))
         .load(c)?;
+    rows.sort_by_key(|r| r.0);
     Ok(rows)
 }
 

@@ -3,14 +3,18 @@
 //! vaccinations, and the flow matrix counted over arrivals, transfers or departures.
 //!
 //! Small cells are suppressed as for flows (below 5 shows `"<5"`, unless an admin asks
-//! `suppress=false`). Only coarse columns kept in clear are read; nothing sealed is opened.
+//! `suppress=false`), with the same secondary suppression for every table with a total, and
+//! auditors' windows are whole months, as for flows. Only coarse columns kept in clear are read; nothing sealed is opened.
 //! Daily site counts come from `site_days`, kept with every event, so no query scans the
 //! events for occupancy.
 
-use crate::db::schema::{events, site_days};
+use crate::db::reception::EventMonth;
+use crate::db::schema::{event_months, events, site_days};
 use crate::error::{ApiError, ApiResult};
 use crate::service::audit::{self, Entry};
-use crate::service::stats::{parse_by, suppress_for, FlowMatrix, SUPPRESS_BELOW};
+use crate::service::stats::{
+    is_month_start, parse_by, suppress_for, table, whole_months, FlowMatrix, SUPPRESS_BELOW,
+};
 use crate::service::{parse_instant, Principal, Registro};
 use diesel::prelude::*;
 use serde::Serialize;
@@ -87,33 +91,10 @@ pub fn sites(
     Ok(SiteDays { items })
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Matrix {
-    pub by: Vec<String>,
-    pub total: i64,
-    #[schema(value_type = Vec<Object>)]
-    pub cells: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
-fn matrix(by: Vec<String>, counts: BTreeMap<Vec<String>, i64>, suppress: bool) -> Matrix {
-    let total = counts.values().sum();
-    let cells = counts
-        .into_iter()
-        .map(|(key, n)| {
-            let mut m = serde_json::Map::new();
-            for (d, v) in by.iter().zip(key) {
-                m.insert(d.clone(), v.into());
-            }
-            m.insert("count".into(), count(n, suppress));
-            m
-        })
-        .collect();
-    Matrix { by, total, cells }
-}
-
 /// The `[from, to)` window, open ends made concrete (no boxed queries: diesel cannot group
 /// boxed queries over a `MultiConnection`).
 fn window(
+    who: &Principal,
     from: Option<&str>,
     to: Option<&str>,
 ) -> ApiResult<(chrono::NaiveDateTime, chrono::NaiveDateTime)> {
@@ -122,10 +103,127 @@ fn window(
     let (Some(lo), Some(hi)) = (lo, hi) else {
         return Err(ApiError::internal("calendar bounds"));
     };
-    Ok((
-        parse_instant("from", from)?.unwrap_or(lo),
-        parse_instant("to", to)?.unwrap_or(hi),
-    ))
+    let (from, to) = (parse_instant("from", from)?, parse_instant("to", to)?);
+    whole_months(who, from, to)?;
+    Ok((from.unwrap_or(lo), to.unwrap_or(hi)))
+}
+
+/// Events of one kind counted by every dimension the statistics group on.
+struct Line {
+    month: String,
+    site: String,
+    to_site: Option<String>,
+    vaccine: Option<String>,
+    dose: Option<i32>,
+    nationality: Option<String>,
+    sex: Option<String>,
+    age_group: String,
+    n: i64,
+}
+
+fn some(v: String) -> Option<String> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// The events of `kind` in `[from, to)`, counted by every dimension; a check-in counts only
+/// when it brought the person to the site (an arrival). A window in whole months (every
+/// auditor's, and an open one) reads the monthly counts of `event_months`, a few lines per
+/// month; an admin's window to the instant groups the events themselves.
+fn lines(
+    reg: &Registro,
+    kind: &str,
+    from: chrono::NaiveDateTime,
+    to: chrono::NaiveDateTime,
+) -> ApiResult<Vec<Line>> {
+    let arrivals_only = kind == "check_in";
+    if is_month_start(from) && is_month_start(to) {
+        let (lo, hi) = (
+            from.format("%Y-%m").to_string(),
+            to.format("%Y-%m").to_string(),
+        );
+        let rows: Vec<EventMonth> = reg.db.read(|c| -> ApiResult<_> {
+            Ok(event_months::table
+                .filter(event_months::kind.eq(kind))
+                .filter(event_months::month.ge(&lo))
+                .filter(event_months::month.lt(&hi))
+                .filter(event_months::n.ne(0))
+                .select(EventMonth::as_select())
+                .load(c)?)
+        })?;
+        return Ok(rows
+            .into_iter()
+            .filter(|r| r.arrival || !arrivals_only)
+            .map(|r| Line {
+                month: r.month,
+                site: r.site,
+                to_site: some(r.to_site),
+                vaccine: some(r.vaccine),
+                dose: (r.dose != 0).then_some(r.dose),
+                nationality: some(r.nationality),
+                sex: some(r.sex),
+                age_group: r.age_group,
+                n: r.n,
+            })
+            .collect());
+    }
+    type Row = (
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i32>,
+        Option<String>,
+        Option<String>,
+        String,
+        i64,
+    );
+    let rows: Vec<Row> = reg.db.read(|c| -> ApiResult<_> {
+        Ok(events::table
+            .filter(events::kind.eq(kind))
+            .filter(
+                events::entered_site
+                    .is_not_null()
+                    .or(events::kind.ne("check_in")),
+            )
+            .filter(events::at.ge(from))
+            .filter(events::at.lt(to))
+            .group_by((
+                events::month,
+                events::site,
+                events::to_site,
+                events::vaccine,
+                events::dose,
+                events::nationality,
+                events::sex,
+                events::age_group,
+            ))
+            .select((
+                events::month,
+                events::site,
+                events::to_site,
+                events::vaccine,
+                events::dose,
+                events::nationality,
+                events::sex,
+                events::age_group,
+                diesel::dsl::count_star(),
+            ))
+            .load(c)?)
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Line {
+            month: r.0,
+            site: r.1,
+            to_site: r.2,
+            vaccine: r.3,
+            dose: r.4,
+            nationality: r.5,
+            sex: r.6,
+            age_group: r.7,
+            n: r.8,
+        })
+        .collect())
 }
 
 /// Transfers as an origin × destination matrix.
@@ -135,24 +233,17 @@ pub fn transfers(
     from: Option<&str>,
     to: Option<&str>,
     suppress: Option<bool>,
-) -> ApiResult<Matrix> {
+) -> ApiResult<FlowMatrix> {
     let suppress = suppress_for(who, suppress)?;
-    let (from, to) = window(from, to)?;
-    let rows: Vec<(String, Option<String>, i64)> = reg.db.read(|c| -> ApiResult<_> {
-        Ok(events::table
-            .filter(events::kind.eq("transfer"))
-            .filter(events::at.ge(from))
-            .filter(events::at.lt(to))
-            .group_by((events::site, events::to_site))
-            .select((events::site, events::to_site, diesel::dsl::count_star()))
-            .load(c)?)
-    })?;
-    let counts = rows
-        .into_iter()
-        .map(|(a, b, n)| (vec![a, b.unwrap_or_default()], n))
-        .collect();
+    let (from, to) = window(who, from, to)?;
+    let mut counts: BTreeMap<Vec<String>, i64> = BTreeMap::new();
+    for l in lines(reg, "transfer", from, to)? {
+        *counts
+            .entry(vec![l.site, l.to_site.unwrap_or_default()])
+            .or_default() += l.n;
+    }
     log(reg, who, "stats.transfers")?;
-    Ok(matrix(
+    Ok(table(
         vec!["from_site".into(), "to_site".into()],
         counts,
         suppress,
@@ -169,7 +260,7 @@ pub fn vaccinations(
     from: Option<&str>,
     to: Option<&str>,
     suppress: Option<bool>,
-) -> ApiResult<Matrix> {
+) -> ApiResult<FlowMatrix> {
     let suppress = suppress_for(who, suppress)?;
     let mut dims = Vec::new();
     for d in by
@@ -188,43 +279,22 @@ pub fn vaccinations(
             dims.push(d.to_string());
         }
     }
-    let (from, to) = window(from, to)?;
-    type Row = (Option<String>, Option<i32>, String, String, i64);
-    let rows: Vec<Row> = reg.db.read(|c| -> ApiResult<_> {
-        Ok(events::table
-            .filter(events::kind.eq("vaccination"))
-            .filter(events::at.ge(from))
-            .filter(events::at.lt(to))
-            .group_by((
-                events::vaccine,
-                events::dose,
-                events::age_group,
-                events::site,
-            ))
-            .select((
-                events::vaccine,
-                events::dose,
-                events::age_group,
-                events::site,
-                diesel::dsl::count_star(),
-            ))
-            .load(c)?)
-    })?;
+    let (from, to) = window(who, from, to)?;
     let mut counts: BTreeMap<Vec<String>, i64> = BTreeMap::new();
-    for (vaccine, dose, age, site, n) in rows {
+    for l in lines(reg, "vaccination", from, to)? {
         let key = dims
             .iter()
             .map(|d| match d.as_str() {
-                "vaccine" => vaccine.clone().unwrap_or_default(),
-                "dose" => dose.map(|d| d.to_string()).unwrap_or_default(),
-                "age_group" => age.clone(),
-                _ => site.clone(),
+                "vaccine" => l.vaccine.clone().unwrap_or_default(),
+                "dose" => l.dose.map(|d| d.to_string()).unwrap_or_default(),
+                "age_group" => l.age_group.clone(),
+                _ => l.site.clone(),
             })
             .collect();
-        *counts.entry(key).or_default() += n;
+        *counts.entry(key).or_default() += l.n;
     }
     log(reg, who, "stats.vaccinations")?;
-    Ok(matrix(dims, counts, suppress))
+    Ok(table(dims, counts, suppress))
 }
 
 /// The flow matrix counted over events: `arrivals` (check-ins that brought a person to a
@@ -241,7 +311,7 @@ pub fn flows(
 ) -> ApiResult<FlowMatrix> {
     let suppress = suppress_for(who, suppress)?;
     let by = parse_by(by)?;
-    let (from, to) = window(from, to)?;
+    let (from, to) = window(who, from, to)?;
     let event_kind = match kind {
         "arrivals" => "check_in",
         "transfers" => "transfer",
@@ -253,65 +323,22 @@ pub fn flows(
             ))
         }
     };
-    type Row = (Option<String>, String, Option<String>, String, String, i64);
-    let rows: Vec<Row> = reg.db.read(|c| -> ApiResult<_> {
-        // An arrival is a check-in that brought the person to a site.
-        Ok(events::table
-            .filter(events::kind.eq(event_kind))
-            .filter(
-                events::entered_site
-                    .is_not_null()
-                    .or(events::kind.ne("check_in")),
-            )
-            .filter(events::at.ge(from))
-            .filter(events::at.lt(to))
-            .group_by((
-                events::nationality,
-                events::month,
-                events::sex,
-                events::age_group,
-                events::site,
-            ))
-            .select((
-                events::nationality,
-                events::month,
-                events::sex,
-                events::age_group,
-                events::site,
-                diesel::dsl::count_star(),
-            ))
-            .load(c)?)
-    })?;
     let mut counts: BTreeMap<Vec<String>, i64> = BTreeMap::new();
-    for (nat, month, sex, age, site, n) in rows {
+    for l in lines(reg, event_kind, from, to)? {
         let key = by
             .iter()
             .map(|d| match d.as_str() {
-                "nationality" => nat.clone().unwrap_or_else(|| "unknown".into()),
-                "month" => month.clone(),
-                "sex" => sex.clone().unwrap_or_else(|| "unknown".into()),
-                "age_group" => age.clone(),
-                _ => site.clone(),
+                "nationality" => l.nationality.clone().unwrap_or_else(|| "unknown".into()),
+                "month" => l.month.clone(),
+                "sex" => l.sex.clone().unwrap_or_else(|| "unknown".into()),
+                "age_group" => l.age_group.clone(),
+                _ => l.site.clone(),
             })
             .collect();
-        *counts.entry(key).or_default() += n;
+        *counts.entry(key).or_default() += l.n;
     }
     log(reg, who, &format!("stats.flows.{kind}"))?;
-    let m = matrix(by, counts, suppress);
-    Ok(FlowMatrix {
-        by: m.by,
-        total: m.total,
-        cells: m.cells,
-    })
-}
-
-/// A matrix as CSV: one column per dimension, then `count`.
-pub fn matrix_csv(m: &Matrix) -> String {
-    crate::service::stats::to_csv(&FlowMatrix {
-        by: m.by.clone(),
-        total: m.total,
-        cells: m.cells.clone(),
-    })
+    Ok(table(by, counts, suppress))
 }
 
 /// Site days as CSV.
