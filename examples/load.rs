@@ -259,7 +259,9 @@ fn main() -> anyhow::Result<()> {
             json!({"photo": photos[j as usize % photos.len()], "fingerprints": fingers(id, 1)})
         })
         .collect();
-    let new_people: Vec<Value> = (0..64u64)
+    // Distinct new people (fingers), so that enrollments are first registrations, not
+    // re-registrations of a few; the 30 shared photos do repeat.
+    let new_people: Vec<Value> = (0..1024u64)
         .map(|j| {
             let id = 10_000_000 + j;
             synth::enrollment_body(

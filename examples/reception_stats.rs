@@ -10,7 +10,9 @@
 //! Each person gets a seeded journey: check in at a reception station, vaccinations, a
 //! check-out or a transfer to a shelter and a check-in there, sometimes a departure. Events
 //! go through the service's own store path (validation, presence replay, daily counts and an
-//! access-log entry each), a few thousand per transaction.
+//! access-log entry each), up to 500 per transaction, as
+//! `POST /events/batch` takes them (PostgreSQL slows down when one transaction updates the same
+//! counter rows thousands of times: every update leaves a row version the next one must step over).
 
 use registro::config::Config;
 use registro::db::models::NewRecord;
@@ -153,6 +155,8 @@ fn main() -> anyhow::Result<()> {
     let t1 = Instant::now();
     let per_person = target_events.div_ceil(people).max(2);
     let mut written = 0usize;
+    let is_pg = url.starts_with("postgres");
+    let mut analyzed = 0u64;
     let mut batch: Vec<(String, EventRequest)> = Vec::new();
     let flush = |batch: &mut Vec<(String, EventRequest)>| -> anyhow::Result<()> {
         reg.db.write(|c| -> Result<(), registro::error::ApiError> {
@@ -197,8 +201,19 @@ fn main() -> anyhow::Result<()> {
         let n = journey.len();
         batch.extend(journey.into_iter().map(|e| (rid.clone(), e)));
         written += n;
-        if batch.len() >= 4_000 {
+        if batch.len() >= 500 {
             flush(&mut batch)?;
+            // PostgreSQL plans from its statistics, which only ANALYZE (by autovacuum, or by
+            // hand where it is off, as on the test server) brings up to date: a plan made on
+            // the empty table scans it whole. Refreshed as the table grows, as autovacuum would.
+            analyzed += 1;
+            if is_pg && analyzed.is_power_of_two() {
+                reg.db.write(|c| -> Result<(), registro::error::ApiError> {
+                    use diesel::RunQueryDsl;
+                    diesel::sql_query("ANALYZE").execute(c)?;
+                    Ok(())
+                })?;
+            }
         }
     }
     flush(&mut batch)?;

@@ -113,10 +113,11 @@ pub fn recompute(c: &mut DbConn, person_id: &str) -> ApiResult<()> {
         Option<String>,
         Option<String>,
     );
-    let rows: Vec<Row> = events::table
+    // By record only, then kinds and order here: an identity has a handful of events, and
+    // a filter on `kind` or an ORDER BY on `at` lets a planner with stale statistics walk
+    // `events_kind_at` over every movement of every person (seen on PostgreSQL).
+    let mut rows: Vec<Row> = events::table
         .filter(events::record_id.eq_any(&ids))
-        .filter(events::kind.eq_any(MOVES))
-        .order((events::at.asc(), events::seq.asc()))
         .select((
             events::seq,
             events::record_id,
@@ -128,6 +129,8 @@ pub fn recompute(c: &mut DbConn, person_id: &str) -> ApiResult<()> {
             events::left_site,
         ))
         .load(c)?;
+    rows.retain(|r| MOVES.contains(&r.2.as_str()));
+    rows.sort_by_key(|r| (r.4, r.0));
     let moves: Vec<Movement> = rows
         .iter()
         .filter_map(|r| {
@@ -362,14 +365,15 @@ pub fn check_family(_reg: &Registro, c: &mut DbConn, now: NaiveDateTime) -> ApiR
         let mut relative_records = Vec::new();
         for p in &relatives {
             let ids = identity_records(c, p)?;
+            // By record only (see `recompute`), the transfers kept here.
             let ts: Vec<(String, NaiveDateTime)> = events::table
                 .filter(events::record_id.eq_any(&ids))
-                .filter(events::kind.eq("transfer"))
-                .select((
-                    events::to_site.assume_not_null(),
-                    events::departs_at.assume_not_null(),
-                ))
-                .load(c)?;
+                .select((events::kind, events::to_site, events::departs_at))
+                .load::<(String, Option<String>, Option<NaiveDateTime>)>(c)?
+                .into_iter()
+                .filter(|(kind, _, _)| kind == "transfer")
+                .filter_map(|(_, to, departs)| Some((to?, departs?)))
+                .collect();
             relative_records.extend(ids);
             transfers.push(ts);
         }
@@ -412,12 +416,15 @@ pub fn check_arrivals(reg: &Registro, c: &mut DbConn, now: NaiveDateTime) -> Api
             continue;
         };
         let ids = identity_records(c, &person)?;
+        // By record only (see `recompute`), the check-ins at the destination kept here.
         let check_ins: Vec<(String, NaiveDateTime)> = events::table
             .filter(events::record_id.eq_any(&ids))
-            .filter(events::kind.eq("check_in"))
-            .filter(events::site.eq(&to_site))
-            .select((events::site, events::at))
-            .load(c)?;
+            .select((events::kind, events::site, events::at))
+            .load::<(String, String, NaiveDateTime)>(c)?
+            .into_iter()
+            .filter(|(kind, site, _)| kind == "check_in" && *site == to_site)
+            .map(|(_, site, at)| (site, at))
+            .collect();
         match journey::arrival(at, departs, &to_site, &check_ins, grace, now) {
             Arrival::Waiting => {}
             Arrival::Arrived => clear(c, seq, checks, CHECK_ARRIVAL)?,
