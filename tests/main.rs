@@ -14,6 +14,7 @@ mod evidence;
 mod faults;
 mod identity;
 mod indicators;
+mod keys;
 mod nodes;
 mod ops;
 mod reception;
