@@ -12,6 +12,7 @@ mod durability;
 mod enrollment;
 mod evidence;
 mod faults;
+mod fuzz;
 mod identity;
 mod indicators;
 mod keys;
