@@ -94,8 +94,8 @@ for i, c in enumerate(["42", "1", "0", "-5", "9223372036854775807", "2026-01-01"
     write("cursor", f"c{i}.txt", c)
 for i, c in enumerate([b64(iso05[:60]), "data:image/png;base64," + b64(png(4, 4)), "  QUJD\n", "QUJD=", "!!!"]):
     write("base64", f"b{i}.txt", c)
-write("key-file", "data.key", "# registro master keys\n1:" + "11" * 32 + "\n2:" + "22" * 32 + "\n")
-write("key-file", "audit.key", "# audit\nchain:" + "aa" * 32 + "\nsign:1:" + "bb" * 32 + "\nsign:2:" + "cc" * 32 + "\n")
+write("key-file", "data-key.txt", "# registro master keys\n1:" + "11" * 32 + "\n2:" + "22" * 32 + "\n")
+write("key-file", "audit-key.txt", "# audit\nchain:" + "aa" * 32 + "\nsign:1:" + "bb" * 32 + "\nsign:2:" + "cc" * 32 + "\n")
 write("key-file", "head.txt", "17:" + "ab" * 32 + "\n")
 cp = {"seq": 12, "hash": "ab" * 32, "at": "2026-01-01T10:00:00Z", "signature": b64(bytes(64)), "public_key": b64(bytes(32))}
 write("checkpoint", "cp0.json", json.dumps(cp))
