@@ -22,7 +22,7 @@ fn entry(action: &str) -> Entry {
 
 fn chain_ok(reg: &Registro, ring: &KeyRing) -> bool {
     reg.db
-        .read(|c| audit::verify(c, ring))
+        .read(|c| -> anyhow::Result<_> { Ok(audit::verify(c, ring)?) })
         .expect("verify")
         .chain_ok
 }
@@ -67,7 +67,7 @@ fn a_new_store_gets_three_distinct_key_files_and_the_data_key_alone_cannot_forge
     let data_only = KeyRing::load(&paths.data).unwrap();
     app.reg
         .db
-        .write(|c| audit::append(c, &ring, entry("test.entry")))
+        .write(|c| -> anyhow::Result<_> { Ok(audit::append(c, &ring, entry("test.entry"))?) })
         .unwrap();
     assert!(chain_ok(&app.reg, &ring));
     assert!(
@@ -77,13 +77,13 @@ fn a_new_store_gets_three_distinct_key_files_and_the_data_key_alone_cannot_forge
     let last: registro::db::models::AuditRow = app
         .reg
         .db
-        .read(|c| {
+        .read(|c| -> anyhow::Result<_> {
             use diesel::prelude::*;
             use registro::db::schema::audit_log;
-            audit_log::table
+            Ok(audit_log::table
                 .order(audit_log::seq.desc())
                 .select(registro::db::models::AuditRow::as_select())
-                .first(c)
+                .first(c)?)
         })
         .unwrap();
     assert_eq!(audit::entry_hash(&ring, &last), last.hash);
@@ -139,17 +139,17 @@ fn a_store_keeps_its_keys_across_restart_and_refuses_a_missing_index_or_audit_fi
     assert!(chain_ok(&again, &ring));
     let hits: i64 = again
         .db
-        .read(|c| {
+        .read(|c| -> anyhow::Result<i64> {
             use diesel::prelude::*;
             use registro::db::schema::records;
-            records::table
+            Ok(records::table
                 .filter(
                     records::phone_index.eq(ring
                         .blind_index(registro::crypto::IndexedField::Phone, "50760002222")
                         .unwrap()),
                 )
                 .count()
-                .get_result::<i64>(c)
+                .get_result::<i64>(c)?)
         })
         .unwrap();
     assert_eq!(hits, 1);
@@ -194,7 +194,7 @@ fn a_store_from_before_separate_key_files_keeps_verifying_and_rotates_its_audit_
     })
     .unwrap();
     let old_cp = db
-        .read(|c| audit::checkpoint(c, &legacy))
+        .read(|c| -> anyhow::Result<_> { Ok(audit::checkpoint(c, &legacy)?) })
         .unwrap()
         .expect("a checkpoint");
     drop(db);
@@ -224,12 +224,12 @@ fn a_store_from_before_separate_key_files_keeps_verifying_and_rotates_its_audit_
     assert_eq!(ring.audit_source(), KeySource::File);
     assert_eq!(ring.checkpoint_public_key(), pk);
     reg.db
-        .write(|c| audit::append(c, &ring, entry("after.rotation")))
+        .write(|c| -> anyhow::Result<_> { Ok(audit::append(c, &ring, entry("after.rotation"))?) })
         .unwrap();
     assert!(chain_ok(&reg, &ring), "one chain across the rotation");
     let new_cp = reg
         .db
-        .read(|c| audit::checkpoint(c, &ring))
+        .read(|c| -> anyhow::Result<_> { Ok(audit::checkpoint(c, &ring)?) })
         .unwrap()
         .unwrap();
     assert_ne!(new_cp.public_key, old_cp.public_key);
