@@ -7,7 +7,13 @@ use std::path::PathBuf;
 pub struct Config {
     pub listen: String,
     pub database_url: String,
+    /// The data key file (AES-256-GCM master keys).
     pub key_file: PathBuf,
+    /// The blind-index key file (default: `<key file>.index`).
+    pub index_key_file: Option<PathBuf>,
+    /// The access-log key file: chain key and checkpoint signing keys (default:
+    /// `<key file>.audit`).
+    pub audit_key_file: Option<PathBuf>,
     pub models_dir: PathBuf,
     /// Largest accepted request body for single requests (bytes). Default 16 MiB: a 10 MB
     /// photo in base64 plus ten templates.
@@ -72,11 +78,25 @@ impl Config {
         PathBuf::from("registro.key")
     }
 
+    /// The three key files: the index and audit ones beside the data key file unless set.
+    pub fn key_paths(&self) -> crate::crypto::KeyPaths {
+        let mut p = crate::crypto::KeyPaths::beside(&self.key_file);
+        if let Some(i) = &self.index_key_file {
+            p.index = i.clone();
+        }
+        if let Some(a) = &self.audit_key_file {
+            p.audit = a.clone();
+        }
+        p
+    }
+
     pub fn new(database_url: &str) -> Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             database_url: database_url.into(),
             key_file: Self::default_key_file(database_url),
+            index_key_file: None,
+            audit_key_file: None,
             models_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/models")),
             body_limit: 16 * 1024 * 1024,
             batch_body_limit: 256 * 1024 * 1024,

@@ -21,9 +21,18 @@ struct Cli {
         default_value = "sqlite://./registro.db"
     )]
     database: String,
-    /// Master key file (default: registro.key beside the SQLite file).
+    /// Data key file: the AES-256-GCM master keys (default: registro.key beside the SQLite
+    /// file). In production: a secret mount filled from a KMS or HSM, not the database volume.
     #[arg(long, global = true, env = "REGISTRO_KEY_FILE")]
     key_file: Option<PathBuf>,
+    /// Blind-index key file (default: <key file>.index; created for a new store; a store
+    /// created before separate key files derives it from the data key while this is absent).
+    #[arg(long, global = true, env = "REGISTRO_INDEX_KEY_FILE")]
+    index_key_file: Option<PathBuf>,
+    /// Access-log key file: chain key and checkpoint signing keys (default: <key file>.audit;
+    /// created for a new store; an older store derives it from the data key while absent).
+    #[arg(long, global = true, env = "REGISTRO_AUDIT_KEY_FILE")]
+    audit_key_file: Option<PathBuf>,
     /// Append the JSON log to this file instead of stderr. A destination that fails (full
     /// disk) never stops the service: lines are dropped and counted in /metrics.
     #[arg(long, global = true, env = "REGISTRO_LOG_FILE")]
@@ -102,7 +111,8 @@ enum AuditCommand {
         /// A checkpoint JSON file saved from GET /api/v1/audit/checkpoint.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
-        /// The checkpoint public key (base64) the auditor trusts; default: the key file's.
+        /// The checkpoint public key (base64) the auditor trusts; default: any of the audit
+        /// key file's checkpoint keys.
         #[arg(long)]
         public_key: Option<String>,
     },
@@ -119,8 +129,13 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Add a new master key and re-seal every ciphertext under it (readers keep working).
+    /// Add a new data key and re-seal every ciphertext under it (readers keep working).
     Rotate,
+    /// Add a new checkpoint signing key to the audit key file (the chain key stays; old
+    /// checkpoints keep verifying). Restart the nodes to sign with it.
+    RotateAudit,
+    /// Refused: a new blind-index key needs an offline re-index of every record.
+    RotateIndex,
 }
 
 fn init_logging(log_file: Option<&std::path::Path>) -> anyhow::Result<registro::logsink::Guard> {
@@ -150,6 +165,8 @@ fn config(cli: &Cli) -> Config {
     if let Some(k) = &cli.key_file {
         c.key_file = k.clone();
     }
+    c.index_key_file = cli.index_key_file.clone();
+    c.audit_key_file = cli.audit_key_file.clone();
     c
 }
 
@@ -224,9 +241,24 @@ fn main() -> anyhow::Result<()> {
             let (kid, n) = keys::rotate(&reg.db, &reg.keys())?;
             println!("{}", serde_json::json!({"key_id": kid, "resealed": n}));
         }
+        Command::Keys {
+            command: KeysCommand::RotateAudit,
+        } => {
+            use base64::Engine;
+            let reg = Registro::open(cfg)?;
+            let (kid, pk) = keys::rotate_audit(&reg.db, &reg.keys())?;
+            println!(
+                "{}",
+                serde_json::json!({"checkpoint_key_id": kid,
+                    "public_key": base64::engine::general_purpose::STANDARD.encode(pk)})
+            );
+        }
+        Command::Keys {
+            command: KeysCommand::RotateIndex,
+        } => keys::rotate_index()?,
         Command::Backup { dir } => {
             let db = registro::db::Db::open(&cfg.database_url, 1)?;
-            let ring = registro::crypto::KeyRing::load(&cfg.key_file)?;
+            let ring = registro::crypto::KeyRing::open_files(&cfg.key_paths(), false, false)?;
             let report = registro::service::backup::backup(&db, &ring, &dir)?;
             println!("{}", serde_json::to_string(&report)?);
         }
@@ -253,7 +285,7 @@ fn audit_verify(
 ) -> anyhow::Result<bool> {
     use base64::Engine;
     let db = registro::db::Db::open(&cfg.database_url, 1)?;
-    let ring = registro::crypto::KeyRing::load(&cfg.key_file)?;
+    let ring = registro::crypto::KeyRing::open_files(&cfg.key_paths(), false, false)?;
     let cp: Option<registro::service::audit::Checkpoint> = match checkpoint {
         Some(p) => Some(
             serde_json::from_slice(

@@ -1,17 +1,29 @@
 //! Field encryption, blind indexes and the key ring.
 //!
-//! * The **master key file** holds one or more 32-byte keys, one per line as `<kid>:<hex>`;
-//!   the last line is the current key. It is created with mode 0600 on first start.
-//! * Each master key is expanded with HKDF-SHA256 into sub-keys: a data key for AES-256-GCM
-//!   sealing, and (from the *first* key only, see below) the blind-index keys.
+//! Three key files, each created with mode 0600 on a new store's first start, so that no file
+//! yields another's keys:
+//!
+//! * The **data key file** (`--key-file`) holds one or more 32-byte master keys, one per line
+//!   as `<kid>:<hex>`; the last line is the current key. Each is expanded with HKDF-SHA256
+//!   into an AES-256-GCM data key. `keys rotate` appends a key.
+//! * The **index key file** (`--index-key-file`, default `<key file>.index`) holds one master
+//!   key, `<kid>:<hex>`, from which one HMAC key per indexed field is derived.
+//! * The **audit key file** (`--audit-key-file`, default `<key file>.audit`) holds the
+//!   access-log chain key (`chain:<hex>`) and the checkpoint signing seeds (`sign:<kid>:<hex>`;
+//!   the last one signs, every one verifies). `keys rotate-audit` appends a signing key.
+//!
+//! A store created before the files were separate has neither of the last two: its index and
+//! audit keys are derived from the first data key, as they always were (see
+//! [`KeySource::Derived`]), so its indexes and its chain keep verifying. The database keeps a
+//! check value of the index key and of the chain key, so a missing or swapped file is refused
+//! at start instead of silently breaking searches or the chain.
 //! * A sealed field is `b'R' | version (1) | kid (u32 BE) | nonce (12) | ciphertext‖tag`, with
 //!   the record id and field name bound as associated data, so a ciphertext moved to another
 //!   row or column fails to open.
 //! * Blind indexes are HMAC-SHA256 of the normalised value under a per-field index key. They
-//!   are derived from the first key of the ring and are deliberately *not* changed by
-//!   `keys rotate`: rotation re-seals every ciphertext, while exact search keeps working for
-//!   readers during and after it. (Changing index keys means re-indexing every row; that is a
-//!   separate, offline operation not provided here.)
+//!   are deliberately *not* changed by `keys rotate`: rotation re-seals every ciphertext, while
+//!   exact search keeps working for readers during and after it. (Changing the index key means
+//!   re-indexing every row; `keys rotate-index` refuses and says so.)
 //! * A check value per key id is kept in the database (`meta`), so starting with the wrong key
 //!   file is refused before anything is read or written.
 
@@ -102,14 +114,63 @@ struct DataKey {
     check: String,
 }
 
+/// Where the index and audit keys of a ring came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySource {
+    /// Their own file.
+    File,
+    /// Derived from the first data key (a store created before the files were separate).
+    Derived,
+}
+
+/// The three key files of a store.
+#[derive(Debug, Clone)]
+pub struct KeyPaths {
+    pub data: PathBuf,
+    pub index: PathBuf,
+    pub audit: PathBuf,
+}
+
+impl KeyPaths {
+    /// The index and audit key files beside the data key file (`<key file>.index`,
+    /// `<key file>.audit`): the default, for development.
+    pub fn beside(data: &Path) -> KeyPaths {
+        let with = |suffix: &str| {
+            let mut name = data.file_name().unwrap_or_default().to_os_string();
+            name.push(suffix);
+            data.with_file_name(name)
+        };
+        KeyPaths {
+            data: data.to_path_buf(),
+            index: with(".index"),
+            audit: with(".audit"),
+        }
+    }
+}
+
+/// The contents of an audit key file.
+#[derive(Clone)]
+pub struct AuditKeys {
+    chain: [u8; 32],
+    signing: Vec<(u32, [u8; 32])>,
+}
+
+impl AuditKeys {
+    pub fn signing_keys(&self) -> usize {
+        self.signing.len()
+    }
+}
+
 /// The loaded key ring: every key id that can open, the current one that seals.
 pub struct KeyRing {
     keys: BTreeMap<u32, DataKey>,
     current: u32,
     index_keys: [[u8; 32]; 3],
-    audit_key: [u8; 32],
-    checkpoint_seed: [u8; 32],
+    audit: AuditKeys,
+    index_source: KeySource,
+    audit_source: KeySource,
     path: PathBuf,
+    paths: Option<KeyPaths>,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -137,33 +198,126 @@ fn key_error(path: &Path, reason: impl Into<String>) -> CryptoError {
     }
 }
 
+fn random_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    key
+}
+
+fn index_keys_from(master: &[u8; 32]) -> [[u8; 32]; 3] {
+    [
+        hkdf32(master, IndexedField::DocumentNumber.label()),
+        hkdf32(master, IndexedField::Phone.label()),
+        hkdf32(master, IndexedField::FamilyNames.label()),
+    ]
+}
+
+/// The audit keys a store created before the files were separate uses: derived from its
+/// first data key.
+fn derived_audit_keys(first: &[u8; 32]) -> AuditKeys {
+    AuditKeys {
+        chain: hkdf32(first, b"registro/audit-chain/v1"),
+        // The checkpoint signing key has a label of its own: it signs, and nothing else.
+        signing: vec![(1, hkdf32(first, b"registro/audit-checkpoint/ed25519/v1"))],
+    }
+}
+
+fn read_private(path: &Path) -> Result<String, CryptoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| key_error(path, e.to_string()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(key_error(
+                path,
+                "is readable by group or others; run `chmod 600` on it",
+            ));
+        }
+    }
+    std::fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))
+}
+
 impl KeyRing {
-    /// Loads the key file, creating it (mode 0600, one fresh key) when `create` and absent.
+    /// Loads the data key file alone, creating it (mode 0600, one fresh key) when `create` and
+    /// absent; index and audit keys derived from it (the layout before separate key files).
     pub fn load_or_create(path: &Path, create: bool) -> Result<KeyRing, CryptoError> {
         if !path.exists() {
             if !create {
                 return Err(key_error(path, "does not exist"));
             }
-            let mut key = [0u8; 32];
-            rand::rng().fill_bytes(&mut key);
-            write_key_file(path, &[(1, key)])?;
+            write_key_file(path, &[(1, random_key())])?;
         }
         Self::load(path)
     }
 
-    pub fn load(path: &Path) -> Result<KeyRing, CryptoError> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let meta = std::fs::metadata(path).map_err(|e| key_error(path, e.to_string()))?;
-            if meta.permissions().mode() & 0o077 != 0 {
+    /// Opens the three key files of a store. The data key file is created when absent and
+    /// `create`. The index and audit key files are read when present; when absent they are
+    /// created with fresh keys for a `new_store`, and otherwise derived from the first data
+    /// key, as a store created before the files were separate expects.
+    pub fn open_files(
+        paths: &KeyPaths,
+        create: bool,
+        new_store: bool,
+    ) -> Result<KeyRing, CryptoError> {
+        let mut ring = Self::load_or_create(&paths.data, create)?;
+        if !paths.index.exists() && new_store && create {
+            write_private(
+                &paths.index,
+                &format!(
+                    "# registro blind-index key: <kid>:<hex>. Changing it means re-indexing.\n1:{}\n",
+                    hex::encode(random_key())
+                ),
+            )?;
+        }
+        if paths.index.exists() {
+            let entries = parse_key_file(&read_private(&paths.index)?)
+                .map_err(|r| key_error(&paths.index, r))?;
+            if entries.len() != 1 {
                 return Err(key_error(
-                    path,
-                    "is readable by group or others; run `chmod 600` on it",
+                    &paths.index,
+                    "an index key file holds exactly one key",
                 ));
             }
+            ring.index_keys = index_keys_from(&entries[0].1);
+            ring.index_source = KeySource::File;
         }
-        let text = std::fs::read_to_string(path).map_err(|e| key_error(path, e.to_string()))?;
+        if !paths.audit.exists() && new_store && create {
+            write_audit_key_file(
+                &paths.audit,
+                &AuditKeys {
+                    chain: random_key(),
+                    signing: vec![(1, random_key())],
+                },
+            )?;
+        }
+        if paths.audit.exists() {
+            ring.audit = parse_audit_key_file(&read_private(&paths.audit)?)
+                .map_err(|r| key_error(&paths.audit, r))?;
+            ring.audit_source = KeySource::File;
+        }
+        ring.paths = Some(paths.clone());
+        Ok(ring)
+    }
+
+    /// Re-reads the data and audit key files (after another process rotated one), keeping
+    /// this ring's index keys.
+    pub fn reload(&self) -> Result<KeyRing, CryptoError> {
+        let mut ring = Self::load(&self.path)?;
+        ring.index_keys = self.index_keys;
+        ring.index_source = self.index_source;
+        ring.audit = self.audit.clone();
+        ring.audit_source = self.audit_source;
+        ring.paths = self.paths.clone();
+        if let (KeySource::File, Some(p)) = (self.audit_source, &self.paths) {
+            ring.audit = parse_audit_key_file(&read_private(&p.audit)?)
+                .map_err(|r| key_error(&p.audit, r))?;
+        }
+        Ok(ring)
+    }
+
+    /// Loads the data key file alone (index and audit keys derived from its first key).
+    pub fn load(path: &Path) -> Result<KeyRing, CryptoError> {
+        let text = read_private(path)?;
         let entries = parse_key_file(&text).map_err(|r| key_error(path, r))?;
         Ok(Self::from_keys(&entries, path.to_path_buf()))
     }
@@ -183,29 +337,58 @@ impl KeyRing {
             );
         }
         let first = entries[0].1;
-        let index_keys = [
-            hkdf32(&first, IndexedField::DocumentNumber.label()),
-            hkdf32(&first, IndexedField::Phone.label()),
-            hkdf32(&first, IndexedField::FamilyNames.label()),
-        ];
-        let audit_key = hkdf32(&first, b"registro/audit-chain/v1");
-        // The checkpoint signing key has a label of its own: it signs, and nothing else.
-        let checkpoint_seed = hkdf32(&first, b"registro/audit-checkpoint/ed25519/v1");
         KeyRing {
             keys,
             current: entries[entries.len() - 1].0,
-            index_keys,
-            audit_key,
-            checkpoint_seed,
+            index_keys: index_keys_from(&first),
+            audit: derived_audit_keys(&first),
+            index_source: KeySource::Derived,
+            audit_source: KeySource::Derived,
             path,
+            paths: None,
         }
     }
 
-    /// An in-memory ring for tests and tools.
+    /// An in-memory ring for tests and tools: data, index and audit keys independent.
     pub fn ephemeral() -> KeyRing {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        Self::from_keys(&[(1, key)], PathBuf::new())
+        let mut ring = Self::from_keys(&[(1, random_key())], PathBuf::new());
+        ring.index_keys = index_keys_from(&random_key());
+        ring.audit = AuditKeys {
+            chain: random_key(),
+            signing: vec![(1, random_key())],
+        };
+        ring.index_source = KeySource::File;
+        ring.audit_source = KeySource::File;
+        ring
+    }
+
+    pub fn index_source(&self) -> KeySource {
+        self.index_source
+    }
+    pub fn audit_source(&self) -> KeySource {
+        self.audit_source
+    }
+    pub fn paths(&self) -> Option<&KeyPaths> {
+        self.paths.as_ref()
+    }
+
+    /// A check value of the blind-index keys (kept in the database: a missing or swapped index
+    /// key file is refused at start).
+    pub fn index_check(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"registro/key-check/index/v1");
+        for k in &self.index_keys {
+            h.update(k);
+        }
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// A check value of the access-log chain key.
+    pub fn audit_check(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"registro/key-check/audit-chain/v1");
+        h.update(self.audit.chain);
+        hex::encode(&h.finalize()[..16])
     }
 
     pub fn path(&self) -> &Path {
@@ -305,25 +488,44 @@ impl KeyRing {
         Some(hex::encode(mac.finalize().into_bytes()))
     }
 
-    /// HMAC-SHA256 (hex) of an access-log entry encoding, under the audit key (derived from
-    /// the first key, stable across rotation like the index keys).
-    /// Signs `msg` with the access log's checkpoint key (Ed25519); returns the signature and
-    /// the public key that verifies it.
+    fn current_seed(&self) -> [u8; 32] {
+        // An audit key file always holds at least one signing key (the parser refuses others).
+        self.audit.signing.last().map(|s| s.1).unwrap_or_default()
+    }
+
+    /// Signs `msg` with the access log's current checkpoint key (Ed25519); returns the
+    /// signature and the public key that verifies it.
     pub fn sign_checkpoint(&self, msg: &[u8]) -> ([u8; 64], [u8; 32]) {
         use ed25519_dalek::Signer;
-        let key = ed25519_dalek::SigningKey::from_bytes(&self.checkpoint_seed);
+        let key = ed25519_dalek::SigningKey::from_bytes(&self.current_seed());
         (key.sign(msg).to_bytes(), key.verifying_key().to_bytes())
     }
 
-    /// The public half of the checkpoint key.
+    /// The public half of the current checkpoint key.
     pub fn checkpoint_public_key(&self) -> [u8; 32] {
-        ed25519_dalek::SigningKey::from_bytes(&self.checkpoint_seed)
+        ed25519_dalek::SigningKey::from_bytes(&self.current_seed())
             .verifying_key()
             .to_bytes()
     }
 
+    /// The public halves of every checkpoint key of the audit key file, oldest first: a
+    /// checkpoint signed before a rotation still verifies.
+    pub fn checkpoint_public_keys(&self) -> Vec<[u8; 32]> {
+        self.audit
+            .signing
+            .iter()
+            .map(|(_, seed)| {
+                ed25519_dalek::SigningKey::from_bytes(seed)
+                    .verifying_key()
+                    .to_bytes()
+            })
+            .collect()
+    }
+
+    /// HMAC-SHA256 (hex) of an access-log entry encoding, under the chain key (stable across
+    /// every rotation: the whole chain must keep verifying).
     pub fn audit_mac(&self, data: &[u8]) -> String {
-        match <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.audit_key) {
+        match <HmacSha256 as hmac::KeyInit>::new_from_slice(&self.audit.chain) {
             Ok(mut mac) => {
                 mac.update(data);
                 hex::encode(mac.finalize().into_bytes())
@@ -343,11 +545,95 @@ impl KeyRing {
         rand::rng().fill_bytes(&mut key);
         entries.push((next, key));
         write_key_file(&self.path, &entries)?;
-        Self::load(&self.path)
+        self.reload()
+    }
+
+    /// Appends a fresh checkpoint signing key to the audit key file and returns the reloaded
+    /// ring (new checkpoints are signed with it; older ones keep verifying). A store whose
+    /// audit keys were derived from the data key gets its audit key file now, holding the
+    /// derived chain key and signing key 1 (so the chain and old checkpoints keep verifying)
+    /// and the new key. Returns the new key id too.
+    pub fn add_audit_key(&self) -> Result<(KeyRing, u32), CryptoError> {
+        let Some(paths) = &self.paths else {
+            return Err(key_error(&self.path, "this key ring has no audit key file"));
+        };
+        let mut audit = match self.audit_source {
+            KeySource::File => parse_audit_key_file(&read_private(&paths.audit)?)
+                .map_err(|r| key_error(&paths.audit, r))?,
+            KeySource::Derived if paths.audit.exists() => {
+                return Err(key_error(
+                    &paths.audit,
+                    "exists but this store's audit keys are derived from the data key",
+                ))
+            }
+            KeySource::Derived => self.audit.clone(),
+        };
+        let next = audit.signing.iter().map(|(k, _)| *k).max().unwrap_or(0) + 1;
+        audit.signing.push((next, random_key()));
+        write_audit_key_file(&paths.audit, &audit)?;
+        let mut ring = self.reload()?;
+        ring.audit = audit;
+        ring.audit_source = KeySource::File;
+        Ok((ring, next))
     }
 }
 
-fn parse_key_file(text: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
+/// Parses an audit key file's text: one `chain:<hex>` line, one or more `sign:<kid>:<hex>`
+/// lines (the last signs), `#` comments. Pure, fuzzed.
+pub fn parse_audit_key_file(text: &str) -> Result<AuditKeys, String> {
+    let mut chain = None;
+    let mut signing: Vec<(u32, [u8; 32])> = Vec::new();
+    let key32 = |n: usize, h: &str| -> Result<[u8; 32], String> {
+        hex::decode(h)
+            .map_err(|_| format!("line {n}: key is not hex"))?
+            .try_into()
+            .map_err(|_| format!("line {n}: key must be 32 bytes"))
+    };
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(h) = line.strip_prefix("chain:") {
+            if chain.replace(key32(n, h)?).is_some() {
+                return Err(format!("line {n}: a second chain key"));
+            }
+        } else if let Some(rest) = line.strip_prefix("sign:") {
+            let (kid, h) = rest
+                .split_once(':')
+                .ok_or_else(|| format!("line {n}: expected sign:<kid>:<hex key>"))?;
+            let kid: u32 = kid.parse().map_err(|_| format!("line {n}: bad key id"))?;
+            if signing.iter().any(|(k, _)| *k == kid) {
+                return Err(format!("line {n}: duplicate key id {kid}"));
+            }
+            signing.push((kid, key32(n, h)?));
+        } else {
+            return Err(format!(
+                "line {n}: expected chain:<hex> or sign:<kid>:<hex>"
+            ));
+        }
+    }
+    let chain = chain.ok_or("holds no chain key")?;
+    if signing.is_empty() {
+        return Err("holds no signing key".into());
+    }
+    Ok(AuditKeys { chain, signing })
+}
+
+fn write_audit_key_file(path: &Path, keys: &AuditKeys) -> Result<(), CryptoError> {
+    let mut text = String::from(
+        "# registro audit keys: chain:<hex> (never changes), sign:<kid>:<hex> (the last signs).\n",
+    );
+    text.push_str(&format!("chain:{}\n", hex::encode(keys.chain)));
+    for (kid, key) in &keys.signing {
+        text.push_str(&format!("sign:{kid}:{}\n", hex::encode(key)));
+    }
+    write_private(path, &text)
+}
+
+/// Parses a master key file's text (`<kid>:<hex>` lines; `#` comments). Pure, fuzzed.
+pub fn parse_key_file(text: &str) -> Result<Vec<(u32, [u8; 32])>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -382,7 +668,14 @@ fn write_key_file(path: &Path, entries: &[(u32, [u8; 32])]) -> Result<(), Crypto
     for (kid, key) in entries {
         text.push_str(&format!("{kid}:{}\n", hex::encode(key)));
     }
-    let tmp = path.with_extension("key.tmp");
+    write_private(path, &text)
+}
+
+/// Writes a secret file atomically with mode 0600: a temporary file, fsync, rename.
+fn write_private(path: &Path, text: &str) -> Result<(), CryptoError> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -527,6 +820,70 @@ mod tests {
         );
         assert_eq!(ring2.blind_index(IndexedField::Phone, "123"), idx);
         assert_eq!(ring.check_value(1), ring2.check_value(1));
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn audit_key_file_parses_and_refuses_malformed_files() {
+        let k = |c: &str| c.repeat(32);
+        let text = format!(
+            "# c\nchain:{}\nsign:1:{}\nsign:3:{}\n",
+            k("aa"),
+            k("bb"),
+            k("cc")
+        );
+        let keys = parse_audit_key_file(&text).unwrap();
+        assert_eq!(keys.signing_keys(), 2);
+        assert_eq!(keys.signing.last().unwrap().0, 3);
+        for bad in [
+            String::new(),
+            format!("chain:{}\n", k("aa")),
+            format!("sign:1:{}\n", k("bb")),
+            format!("chain:{}\nchain:{}\nsign:1:{}\n", k("aa"), k("aa"), k("bb")),
+            format!(
+                "chain:{}\nsign:1:{}\nsign:1:{}\n",
+                k("aa"),
+                k("bb"),
+                k("cc")
+            ),
+            format!("chain:{}\nsign:x:{}\n", k("aa"), k("bb")),
+            format!("chain:abc\nsign:1:{}\n", k("bb")),
+            format!("1:{}\n", k("aa")),
+        ] {
+            assert!(parse_audit_key_file(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn separate_key_files_are_created_for_a_new_store_and_survive_data_rotation() {
+        let dir = std::env::temp_dir().join(format!("registro-key-{}", random_secret(6)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths = KeyPaths::beside(&dir.join("registro.key"));
+        let ring = KeyRing::open_files(&paths, true, true).unwrap();
+        assert!(paths.index.exists() && paths.audit.exists());
+        let derived = KeyRing::load(&paths.data).unwrap();
+        assert_ne!(ring.index_check(), derived.index_check());
+        assert_ne!(ring.audit_check(), derived.audit_check());
+        let idx = ring.blind_index(IndexedField::Phone, "123");
+        let mac = ring.audit_mac(b"entry");
+        let rotated = ring.add_key().unwrap();
+        assert_eq!(rotated.blind_index(IndexedField::Phone, "123"), idx);
+        assert_eq!(rotated.audit_mac(b"entry"), mac);
+        let (signed, kid) = rotated.add_audit_key().unwrap();
+        assert_eq!(kid, 2);
+        assert_eq!(signed.audit_mac(b"entry"), mac);
+        assert_eq!(signed.checkpoint_public_keys().len(), 2);
+        assert_eq!(
+            signed.checkpoint_public_keys()[0],
+            ring.checkpoint_public_key()
+        );
+        // Reopened as an existing store: the same keys.
+        let again = KeyRing::open_files(&paths, false, false).unwrap();
+        assert_eq!(again.index_check(), ring.index_check());
+        assert_eq!(
+            again.checkpoint_public_key(),
+            signed.checkpoint_public_key()
+        );
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -8,7 +8,8 @@ use actix_web::{get, web, HttpResponse};
 use std::sync::Arc;
 
 /// A signed checkpoint of the access log's head (auditor): keep it, and later pass its `seq`
-/// and `hash` to `/audit/verify`.
+/// and `hash` to `/audit/verify`. Signed by the current checkpoint key of the audit key file
+/// (`public_key`); after `registro keys rotate-audit` older checkpoints keep verifying.
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "audit",
     responses((status = 200, body = Checkpoint), (status = 409, description = "the chain does not verify")),
     security(("bearer" = [])))]

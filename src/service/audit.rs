@@ -1,8 +1,9 @@
 //! The access log: append-only and hash-chained.
 //!
-//! Each entry carries the previous entry's hash and its own, an HMAC-SHA256 (keyed from the
-//! master key, so someone with write access to the database but not the key file cannot
-//! forge a consistent chain) over a length-prefixed encoding of every field. Entries are
+//! Each entry carries the previous entry's hash and its own, an HMAC-SHA256 (under the chain
+//! key of the audit key file, so someone with write access to the database, or the data key
+//! file, but not the audit key file cannot forge a consistent chain) over a length-prefixed
+//! encoding of every field. Entries are
 //! appended only inside [`crate::db::Db::write`], which serialises writers (a mutex on
 //! SQLite, an advisory lock on PostgreSQL) so the chain never forks; `seq` is the primary key
 //! and is assigned as head + 1, so a fork would also fail on the key. The chain head is
@@ -206,19 +207,20 @@ static HEAD_FILE_LOCK: Mutex<()> = Mutex::new(());
 /// Reads the mirrored head: `Ok(None)` when there is no file yet.
 pub fn read_head_file(path: &Path) -> std::io::Result<Option<(i64, String)>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let parsed = text.trim().split_once(':').and_then(|(s, h)| {
-                let seq = s.parse::<i64>().ok()?;
-                (h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
-                    .then(|| (seq, h.to_string()))
-            });
-            parsed.map(Some).ok_or_else(|| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed head file")
-            })
-        }
+        Ok(text) => parse_head(&text).map(Some).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "malformed head file")
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Parses a head file's text, `seq:hash` (64 hex digits); `None` when malformed.
+pub fn parse_head(text: &str) -> Option<(i64, String)> {
+    text.trim().split_once(':').and_then(|(s, h)| {
+        let seq = s.parse::<i64>().ok()?;
+        (h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())).then(|| (seq, h.to_string()))
+    })
 }
 
 /// Replaces the head file with `seq:hash` (write a temporary file, fsync, rename, fsync the
@@ -556,8 +558,8 @@ pub fn checkpoint_signature_ok(cp: &Checkpoint, public_key: Option<&[u8]>) -> bo
 }
 
 /// `registro audit verify`: a full scan of the store, offline, plus (optionally) a kept
-/// checkpoint: its signature must be good under the key this key file derives (or under
-/// `public_key`, when the auditor pins one), and its entry must still have its hash.
+/// checkpoint: its signature must be good under one of the audit key file's checkpoint keys
+/// (or under `public_key`, when the auditor pins one), and its entry must still have its hash.
 pub fn verify_store(
     db: &crate::db::Db,
     keys: &KeyRing,
@@ -568,8 +570,15 @@ pub fn verify_store(
         let mut v = verify(c, keys)?;
         let mut signature_ok = None;
         if let Some(cp) = checkpoint {
-            let own = keys.checkpoint_public_key();
-            let sig = checkpoint_signature_ok(cp, Some(public_key.unwrap_or(&own)));
+            // A pinned key, or any checkpoint key of the audit key file (old ones verify the
+            // checkpoints signed before a rotation).
+            let sig = match public_key {
+                Some(pk) => checkpoint_signature_ok(cp, Some(pk)),
+                None => keys
+                    .checkpoint_public_keys()
+                    .iter()
+                    .any(|pk| checkpoint_signature_ok(cp, Some(pk))),
+            };
             signature_ok = Some(sig);
             let present = check_checkpoint(c, cp.seq, &cp.hash)?;
             v.checkpoint_ok = Some(present && sig);

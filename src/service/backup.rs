@@ -5,7 +5,8 @@
 //! the entry the copied head names, so the restored pair verifies. PostgreSQL: use `pg_dump`
 //! (see docs/SECURITY.md, "Backups"); this command refuses with that advice.
 //!
-//! The key file is deliberately *not* copied: keys are backed up separately, elsewhere.
+//! The key files (data, index, audit) are deliberately *not* copied: keys are backed up
+//! separately, elsewhere.
 
 use crate::crypto::KeyRing;
 use crate::db::{Backend, Db};

@@ -9,10 +9,82 @@ fn check_key(kid: u32) -> String {
     format!("key_check:{kid}")
 }
 
-/// Refuses a key file that does not hold the keys the database was sealed with, and records
-/// the check value of any new key. Runs before anything is read or written.
+const INDEX_CHECK: &str = "index_key_check";
+const AUDIT_CHECK: &str = "audit_key_check";
+
+/// Whether the store has never been opened with a key file (no key check value yet): its
+/// index and audit key files are then created apart from the data key file.
+pub fn store_is_new(db: &Db) -> anyhow::Result<bool> {
+    let n: i64 = db.read(|conn| -> anyhow::Result<i64> {
+        Ok(meta::table
+            .filter(meta::key.like("key_check:%"))
+            .count()
+            .get_result(conn)?)
+    })?;
+    Ok(n == 0)
+}
+
+fn source(s: crate::crypto::KeySource) -> &'static str {
+    match s {
+        crate::crypto::KeySource::File => "its own file",
+        crate::crypto::KeySource::Derived => "derived from the data key (no file)",
+    }
+}
+
+/// Compares one stored check value (index or chain key) with the ring's, or records it.
+fn check_one(
+    conn: &mut crate::db::DbConn,
+    key: &str,
+    value: &str,
+    what: &str,
+    from: crate::crypto::KeySource,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let stored: Option<String> = meta::table
+        .filter(meta::key.eq(key))
+        .select(meta::value)
+        .first(conn)
+        .optional()?;
+    match stored {
+        Some(s) if crate::crypto::ct_eq(&s, value) => Ok(()),
+        Some(_) => anyhow::bail!(
+            "the {what} key ({}{}) is not the one this database uses: refusing to start. \
+             Use the {what} key file this database was created with (or, for a store created \
+             before separate key files, no {what} key file at all).",
+            source(from),
+            file.map(|f| format!(", {}", f.display()))
+                .unwrap_or_default()
+        ),
+        None => {
+            diesel::insert_into(meta::table)
+                .values((meta::key.eq(key), meta::value.eq(value)))
+                .execute(conn)?;
+            Ok(())
+        }
+    }
+}
+
+/// Refuses key files that do not hold the keys the database was sealed, indexed and chained
+/// with, and records the check value of any new key. Runs before anything is read or written.
 pub fn check_or_register(db: &Db, ring: &KeyRing) -> anyhow::Result<()> {
     db.write(|conn| -> anyhow::Result<()> {
+        let paths = ring.paths();
+        check_one(
+            conn,
+            INDEX_CHECK,
+            &ring.index_check(),
+            "blind-index",
+            ring.index_source(),
+            paths.map(|p| p.index.as_path()),
+        )?;
+        check_one(
+            conn,
+            AUDIT_CHECK,
+            &ring.audit_check(),
+            "access-log",
+            ring.audit_source(),
+            paths.map(|p| p.audit.as_path()),
+        )?;
         let known: Vec<(String, String)> = meta::table
             .filter(meta::key.like("key_check:%"))
             .select((meta::key, meta::value))
@@ -47,6 +119,28 @@ pub fn check_or_register(db: &Db, ring: &KeyRing) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// `registro keys rotate-audit`: a new checkpoint signing key in the audit key file. New
+/// checkpoints are signed with it; checkpoints signed before keep verifying (`audit verify`
+/// tries every key of the file, and an auditor who pinned an old public key keeps it). The
+/// chain key does not change: every entry ever written must keep verifying. Running nodes
+/// sign with the new key after their next start. Returns the new key id and its public key.
+pub fn rotate_audit(db: &Db, ring: &KeyRing) -> anyhow::Result<(u32, [u8; 32])> {
+    let (ring, kid) = ring.add_audit_key()?;
+    check_or_register(db, &ring)?;
+    Ok((kid, ring.checkpoint_public_key()))
+}
+
+/// `registro keys rotate-index`: refused. A new blind-index key means recomputing every
+/// record's index columns from its sealed person while no node writes with the old key;
+/// until that offline re-index exists, the command says so instead of half-doing it.
+pub fn rotate_index() -> anyhow::Result<()> {
+    anyhow::bail!(
+        "index_rotation_unsupported: a new blind-index key needs every record re-indexed with \
+         all nodes stopped, which this version does not do. Keep the index key file; if it \
+         leaked, see README, Security model, Keys."
+    )
 }
 
 /// Adds a new key to the key file and re-seals every ciphertext under it, in small batches.

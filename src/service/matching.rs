@@ -255,7 +255,9 @@ impl Matcher {
         self.pool.install(f)
     }
 
-    fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView, bool)> {
+    /// One finger of a request, from its wire form (base64 template, minutiae JSON or
+    /// image) to a view; pure, so the fuzz targets call it as the request path does.
+    pub fn finger_view(f: &FingerInput) -> ApiResult<(Vec<u8>, finger::FingerView, bool)> {
         let position = f.position as u8;
         match f.format.as_str() {
             "minutiae-json" => {

@@ -102,7 +102,8 @@ impl Registro {
             config.pool_size,
             std::time::Duration::from_millis(config.db_connect_timeout_ms.max(1)),
         )?;
-        let ring = KeyRing::load_or_create(&config.key_file, true)?;
+        let new_store = keys::store_is_new(&db)?;
+        let ring = KeyRing::open_files(&config.key_paths(), true, new_store)?;
         keys::check_or_register(&db, &ring)?;
         let matcher = matching::Matcher::new(&config)?;
         let admission = Arc::new(admission::Admission::new(
@@ -135,7 +136,7 @@ impl Registro {
     /// loaded yet (another process ran `keys rotate`).
     pub fn reload_keys(&self) -> ApiResult<Arc<KeyRing>> {
         let old = self.keys();
-        let ring = Arc::new(KeyRing::load(old.path()).map_err(ApiError::from)?);
+        let ring = Arc::new(old.reload().map_err(ApiError::from)?);
         // The new file must still hold every key this process knew, unchanged. (No database
         // work here: this runs inside callers' transactions.)
         for kid in old.kids() {

@@ -49,6 +49,54 @@ pub fn extract_from_image_at(
             "image resolution_dpi must be 250..=1000",
         ));
     }
+    let mut gray = decode_gray(image_bytes, dpi)?;
+    let (w, h) = gray.dimensions();
+    let blocks = ridge_blocks(gray.as_raw(), w, h);
+    if blocks < MIN_RIDGE_BLOCKS {
+        return Err(FingerError::NoRidgeArea {
+            blocks,
+            required: MIN_RIDGE_BLOCKS,
+        });
+    }
+    stretch_contrast(gray.as_mut());
+    let gi = fprint_mindtct::GrayImage::new(gray.as_raw(), w as usize, h as usize, MATCHER_DPI)
+        .map_err(|_| FingerError::FingerImageTooSmall {
+            width: w,
+            height: h,
+        })?;
+    let found = fprint_mindtct::detect_minutiae(gi);
+    let minutiae: Vec<Minutia> = found
+        .iter()
+        .filter(|m| m.x >= 0 && m.y >= 0 && (m.x as u32) < w && (m.y as u32) < h)
+        .map(|m| Minutia {
+            x: m.x as f32,
+            y: (h as i32 - 1 - m.y) as f32,
+            angle: normalize_angle(((m.theta + 180) as f32).to_radians()),
+            kind: MinutiaKind::Other,
+            quality: m.quality.clamp(0, 100) as u8,
+        })
+        .collect();
+    if minutiae.len() < MIN_MINUTIAE {
+        return Err(FingerError::TooFewMinutiae {
+            found: minutiae.len(),
+            required: MIN_MINUTIAE,
+        });
+    }
+    Ok(FingerView {
+        position,
+        width: w.min(u16::MAX as u32) as u16,
+        height: h.min(u16::MAX as u32) as u16,
+        resolution_dpi: MATCHER_DPI,
+        quality: 0,
+        minutiae,
+    })
+}
+
+/// The decoding step of [`extract_from_image_at`], on bytes from outside: the header is read
+/// first and an image past [`MAX_IMAGE_PIXELS_SIDE`] on either side is refused before any pixel
+/// buffer exists; the decoder runs under the same limits (and 64 MiB of allocation); the grey
+/// image is rescaled from `dpi` to 500 dpi and refused when too small for MINDTCT.
+pub fn decode_gray(image_bytes: &[u8], dpi: u16) -> Result<image::GrayImage, FingerError> {
     let reader = image::ImageReader::new(Cursor::new(image_bytes))
         .with_guessed_format()
         .map_err(|_| FingerError::FingerImageUndecodable)?;
@@ -91,7 +139,6 @@ pub fn extract_from_image_at(
         );
         gray = image::imageops::resize(&gray, nw, nh, image::imageops::FilterType::Triangle);
     }
-    let (w, h) = gray.dimensions();
     if (w as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
         || (h as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
     {
@@ -100,45 +147,7 @@ pub fn extract_from_image_at(
             height: h,
         });
     }
-    let blocks = ridge_blocks(gray.as_raw(), w, h);
-    if blocks < MIN_RIDGE_BLOCKS {
-        return Err(FingerError::NoRidgeArea {
-            blocks,
-            required: MIN_RIDGE_BLOCKS,
-        });
-    }
-    stretch_contrast(gray.as_mut());
-    let gi = fprint_mindtct::GrayImage::new(gray.as_raw(), w as usize, h as usize, MATCHER_DPI)
-        .map_err(|_| FingerError::FingerImageTooSmall {
-            width: w,
-            height: h,
-        })?;
-    let found = fprint_mindtct::detect_minutiae(gi);
-    let minutiae: Vec<Minutia> = found
-        .iter()
-        .filter(|m| m.x >= 0 && m.y >= 0 && (m.x as u32) < w && (m.y as u32) < h)
-        .map(|m| Minutia {
-            x: m.x as f32,
-            y: (h as i32 - 1 - m.y) as f32,
-            angle: normalize_angle(((m.theta + 180) as f32).to_radians()),
-            kind: MinutiaKind::Other,
-            quality: m.quality.clamp(0, 100) as u8,
-        })
-        .collect();
-    if minutiae.len() < MIN_MINUTIAE {
-        return Err(FingerError::TooFewMinutiae {
-            found: minutiae.len(),
-            required: MIN_MINUTIAE,
-        });
-    }
-    Ok(FingerView {
-        position,
-        width: w.min(u16::MAX as u32) as u16,
-        height: h.min(u16::MAX as u32) as u16,
-        resolution_dpi: MATCHER_DPI,
-        quality: 0,
-        minutiae,
-    })
+    Ok(gray)
 }
 
 /// Number of `BLOCK`×`BLOCK` blocks whose grey-level standard deviation is at least

@@ -24,7 +24,7 @@ pub use calib::{
 };
 pub use gallery::{FingerCandidate, FingerGallery, IndexConfig};
 pub use image_input::{
-    extract_from_image, extract_from_image_at, MAX_IMAGE_PIXELS_SIDE, MIN_RIDGE_BLOCKS,
+    decode_gray, extract_from_image, extract_from_image_at, MAX_IMAGE_PIXELS_SIDE, MIN_RIDGE_BLOCKS,
 };
 pub use mcc::{compare, FingerFeatures};
 pub use parse::parse_template;
