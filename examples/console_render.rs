@@ -306,7 +306,7 @@ struct Sizes {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     biometrics: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    row: i64,
+    row_bytes: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     photo: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
@@ -483,7 +483,7 @@ fn main() -> anyhow::Result<()> {
                   + coalesce(length(r.sex), 0) + coalesce(length(r.nationality), 0) + length(r.age_group) \
                   + coalesce(length(r.doc_index), 0) + coalesce(length(r.phone_index), 0) \
                   + coalesce(length(r.family_index), 0) + length(r.person_enc) + length(r.biometrics_enc) \
-                  + length(r.response_json)) AS row, \
+                  + length(r.response_json)) AS row_bytes, \
                  coalesce((SELECT length(data) FROM evidence e WHERE e.record_id = r.id AND e.field = 'photo'), 0) AS photo, \
                  coalesce((SELECT length(data) FROM evidence e WHERE e.record_id = r.id AND e.field = 'face'), 0) AS face \
                  FROM records r WHERE r.id NOT LIKE 'rec_bulk%'",
@@ -537,6 +537,6 @@ fn storage(label: &str, sizes: &[&Sizes], show: &dyn Fn(&str, Vec<i64>)) {
     show("sealed person", sizes.iter().map(|s| s.person).collect());
     show(
         "records row (column bytes) + photo + crop",
-        sizes.iter().map(|s| s.row + s.photo + s.face).collect(),
+        sizes.iter().map(|s| s.row_bytes + s.photo + s.face).collect(),
     );
 }
