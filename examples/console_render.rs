@@ -140,8 +140,7 @@ fn bulk(reg: &Registro, n: u64) -> anyhow::Result<()> {
                                 br#"{"person":{},"protection":{},"companions":[]}"#,
                             )
                             .expect("seal"),
-                        biometrics_enc: enrollment::seal_biometrics(reg, &rid, &ex)
-                            .expect("seal"),
+                        biometrics_enc: enrollment::seal_biometrics(reg, &rid, &ex).expect("seal"),
                         response_json: "{}".into(),
                     };
                     (rec, ex)
@@ -249,10 +248,16 @@ fn weight(addr: &str, cookie: &str, path: &str) -> String {
         let (st, head, plain) = raw_get(addr, &a, cookie, false);
         assert_eq!(st, 200, "{a}");
         let (_, head_gz, gz) = raw_get(addr, &a, cookie, true);
-        let compressed = head_gz.to_ascii_lowercase().contains("content-encoding: gzip");
+        let compressed = head_gz
+            .to_ascii_lowercase()
+            .contains("content-encoding: gzip");
         let kind = head
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(String::from))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(String::from)
+            })
             .unwrap_or_default();
         total.0 += plain.len();
         total.1 += gz.len();
@@ -384,8 +389,18 @@ fn main() -> anyhow::Result<()> {
     // figures; a photo the face engine refuses is skipped.
     let mut photos = Vec::new();
     for (k, name) in [
-        "angry", "disgusted", "fearful", "happy", "neutral", "sad", "surprised", "bbt1", "bbt2",
-        "bbt3", "bbt4", "bbt5",
+        "angry",
+        "disgusted",
+        "fearful",
+        "happy",
+        "neutral",
+        "sad",
+        "surprised",
+        "bbt1",
+        "bbt2",
+        "bbt3",
+        "bbt4",
+        "bbt5",
     ]
     .iter()
     .enumerate()
@@ -457,7 +472,10 @@ fn main() -> anyhow::Result<()> {
 
     println!("page weight:");
     println!("  {}", weight(&addr, &token, "/ui/cases"));
-    println!("  {}", weight(&addr, &token, &format!("/ui/cases/{}", cases[0])));
+    println!(
+        "  {}",
+        weight(&addr, &token, &format!("/ui/cases/{}", cases[0]))
+    );
 
     let case_paths: Vec<String> = cases.iter().map(|c| format!("/ui/cases/{c}")).collect();
     let (p50, p95, max) = time_get(&addr, &token, &case_paths, n_req);
@@ -537,6 +555,9 @@ fn storage(label: &str, sizes: &[&Sizes], show: &dyn Fn(&str, Vec<i64>)) {
     show("sealed person", sizes.iter().map(|s| s.person).collect());
     show(
         "records row (column bytes) + photo + crop",
-        sizes.iter().map(|s| s.row_bytes + s.photo + s.face).collect(),
+        sizes
+            .iter()
+            .map(|s| s.row_bytes + s.photo + s.face)
+            .collect(),
     );
 }

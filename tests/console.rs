@@ -161,6 +161,14 @@ impl Browser {
         self.fill("form[data-testid=login] input[name=username]", username);
         self.fill("form[data-testid=login] input[name=password]", password);
         self.click("form[data-testid=login] button[type=submit]");
+        // A loaded server may answer the login (Argon2id) after the click returns: wait up
+        // to ten seconds for the browser to leave the form's page.
+        for _ in 0..200 {
+            if !self.url().ends_with("/ui/login?lang=en") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -471,7 +479,6 @@ fn admin_disables_a_user_revokes_a_device_and_issues_a_reset_token() {
     let inv = named_user(&app, "investigator");
     let aud = named_user(&app, "auditor");
     let adm = named_user(&app, "admin");
-    let auditor = app.login(&aud, PASSWORD);
     assert_eq!(app.get("/api/v1/sites", Some(&key)).status, 200);
 
     // The investigator is working in their own browser.
@@ -534,7 +541,12 @@ fn admin_disables_a_user_revokes_a_device_and_issues_a_reset_token() {
         "another long passphrase",
     );
     ba.click("form[data-testid=password] button");
-    assert_eq!(ba.count("[data-testid=password-changed]"), 1, "{}", ba.url());
+    assert_eq!(
+        ba.count("[data-testid=password-changed]"),
+        1,
+        "{}",
+        ba.url()
+    );
     ba.login(&app, &aud, "another long passphrase");
     assert!(ba.url().ends_with("/ui/audit"), "{}", ba.url());
     // Used once: the same token again is refused.
@@ -580,7 +592,10 @@ fn a_third_admin_waits_for_a_second_admins_approval() {
     let newcomer = unique("admin");
     let b = Browser::new(1280, 900);
     b.login(&app, &adm, PASSWORD);
-    b.fill("form[data-testid=create-user] input[name=username]", &newcomer);
+    b.fill(
+        "form[data-testid=create-user] input[name=username]",
+        &newcomer,
+    );
     b.script("document.querySelector('#nu-role').value = 'admin';");
     b.click("form[data-testid=create-user] button");
     let approval = b.text("[data-testid=approval-id]");

@@ -127,19 +127,18 @@ pub struct ApprovalItem {
 pub fn pending_approvals(reg: &Registro, who: &Principal) -> ApiResult<Vec<ApprovalItem>> {
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<_> {
-        let rows: Vec<(String, String, Vec<u8>, String, chrono::NaiveDateTime)> =
-            approvals::table
-                .filter(approvals::status.eq("pending"))
-                .order((approvals::created_at.asc(), approvals::id.asc()))
-                .limit(ADMIN_LIST_LIMIT)
-                .select((
-                    approvals::id,
-                    approvals::kind,
-                    approvals::payload_enc,
-                    approvals::requested_by,
-                    approvals::created_at,
-                ))
-                .load(c)?;
+        let rows: Vec<(String, String, Vec<u8>, String, chrono::NaiveDateTime)> = approvals::table
+            .filter(approvals::status.eq("pending"))
+            .order((approvals::created_at.asc(), approvals::id.asc()))
+            .limit(ADMIN_LIST_LIMIT)
+            .select((
+                approvals::id,
+                approvals::kind,
+                approvals::payload_enc,
+                approvals::requested_by,
+                approvals::created_at,
+            ))
+            .load(c)?;
         audit::append(c, &keys, Entry::by(who, "approval.list", None, None, 200))?;
         rows.into_iter()
             .map(|(id, kind, sealed, requested_by, at)| {

@@ -368,10 +368,10 @@ pub async fn disable_user(
     let v = run(move || credentials::disable_user(&r, &who, &id))
         .await
         .map_err(|e| fail(&s.ctx, e))?;
-    let text = s
-        .ctx
-        .lang
-        .t_args("admin-user-disabled", &[("username", FluentValue::from(v.username))]);
+    let text = s.ctx.lang.t_args(
+        "admin-user-disabled",
+        &[("username", FluentValue::from(v.username))],
+    );
     admin_page(&reg, &s, StatusCode::OK, Some(notice(text, None))).await
 }
 
@@ -406,10 +406,10 @@ pub async fn revoke_device(
     let v = run(move || credentials::revoke_device(&r, &who, &id))
         .await
         .map_err(|e| fail(&s.ctx, e))?;
-    let text =
-        s.ctx
-            .lang
-            .t_args("admin-device-revoked", &[("name", FluentValue::from(v.name))]);
+    let text = s.ctx.lang.t_args(
+        "admin-device-revoked",
+        &[("name", FluentValue::from(v.name))],
+    );
     admin_page(&reg, &s, StatusCode::OK, Some(notice(text, None))).await
 }
 

@@ -234,10 +234,9 @@ pub async fn login_page(req: HttpRequest) -> HttpResponse {
     let token = cookie(&req, LOGIN_CSRF_COOKIE)
         .filter(|t| t.len() >= 32 && t.len() <= 64)
         .unwrap_or_else(|| crate::crypto::random_secret(24));
-    let changed = web::Query::<std::collections::HashMap<String, String>>::from_query(
-        req.query_string(),
-    )
-    .is_ok_and(|q| q.get("changed").map(String::as_str) == Some("1"));
+    let changed =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .is_ok_and(|q| q.get("changed").map(String::as_str) == Some("1"));
     let body = html! {
         @if changed {
             p.notice role="status" data-testid="password-changed" { (ctx.t("login-password-changed")) }
