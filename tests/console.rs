@@ -148,11 +148,27 @@ impl Browser {
             .block_on(self.c.set_window_size(w, h))
             .expect("resize");
     }
+    /// The session cookie the browser holds (`HttpOnly`: WebDriver reads it, scripts cannot).
+    pub fn session_cookie(&self) -> Option<String> {
+        self.rt
+            .block_on(self.c.get_named_cookie("registro_session"))
+            .ok()
+            .map(|c| c.value().to_string())
+            .filter(|v| !v.is_empty())
+    }
     pub fn login(&self, app: &TestApp, username: &str, password: &str) {
         self.goto(&app.url("/ui/login?lang=en"));
         self.fill("form[data-testid=login] input[name=username]", username);
         self.fill("form[data-testid=login] input[name=password]", password);
         self.click("form[data-testid=login] button[type=submit]");
+        // A loaded server may answer the login (Argon2id) after the click returns: wait up
+        // to ten seconds for the browser to leave the form's page.
+        for _ in 0..200 {
+            if !self.url().ends_with("/ui/login?lang=en") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -400,6 +416,227 @@ fn a_decision_made_in_the_console_is_in_the_audit_view_and_csrf_is_required() {
             .as_deref(),
         Some("true")
     );
+}
+
+/// Access-log entries with `action`, newest first, as an auditor reads them over the API.
+fn audit_entries(app: &TestApp, auditor: &str, action: &str) -> Vec<serde_json::Value> {
+    let r = app.get(
+        &format!("/api/v1/audit?action={action}&limit=100"),
+        Some(auditor),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// A console form posted over HTTP with `token` as the session and its CSRF field.
+fn ui_post(app: &TestApp, path: &str, token: &str, form: &str) -> Resp {
+    let csrf = registro::web::session::csrf_for(token);
+    let r = agent()
+        .post(&app.url(path))
+        .header("Cookie", &format!("registro_session={token}"))
+        .content_type("application/x-www-form-urlencoded")
+        .send(format!("csrf={csrf}&{form}"))
+        .expect("post");
+    let status = r.status().as_u16();
+    let text = r.into_body().read_to_string().unwrap_or_default();
+    Resp {
+        status,
+        body: serde_json::Value::Null,
+        text,
+        headers: vec![],
+    }
+}
+
+#[test]
+fn logout_ends_the_session_on_the_server() {
+    let app = TestApp::start();
+    let inv = named_user(&app, "investigator");
+    let aud = app.user("auditor");
+    let b = Browser::new(1280, 900);
+    b.login(&app, &inv, PASSWORD);
+    assert!(b.url().ends_with("/ui/cases"), "{}", b.url());
+    let old = b.session_cookie().expect("a session cookie");
+    assert_eq!(ui_status(&app, "/ui/cases", &old), 200);
+    b.click("form.logout button");
+    assert!(b.url().contains("/ui/login"), "{}", b.url());
+    // The old cookie, replayed, opens nothing: the token is gone from the server, not only
+    // from the browser. It is no API bearer either.
+    assert_eq!(ui_status(&app, "/ui/cases", &old), 303);
+    assert_eq!(app.get("/api/v1/sites", Some(&old)).status, 401);
+    // Logged as the API's logout logs it.
+    let mine: Vec<_> = audit_entries(&app, &aud, "auth.logout")
+        .into_iter()
+        .filter(|e| e["actor"] == inv.as_str())
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    assert_eq!(mine[0]["status"], 204);
+}
+
+#[test]
+fn admin_disables_a_user_revokes_a_device_and_issues_a_reset_token() {
+    let app = TestApp::start();
+    let key = app.device("PA-DARIEN-LAJASBLANCAS");
+    let inv = named_user(&app, "investigator");
+    let aud = named_user(&app, "auditor");
+    let adm = named_user(&app, "admin");
+    assert_eq!(app.get("/api/v1/sites", Some(&key)).status, 200);
+
+    // The investigator is working in their own browser.
+    let bi = Browser::new(1280, 900);
+    bi.login(&app, &inv, PASSWORD);
+    assert!(bi.url().ends_with("/ui/cases"), "{}", bi.url());
+    let inv_cookie = bi.session_cookie().expect("session");
+
+    let b = Browser::new(1280, 900);
+    b.login(&app, &adm, PASSWORD);
+    assert!(b.url().ends_with("/ui/admin"), "{}", b.url());
+    // No disable button for one's own account.
+    let own = format!("tr[data-username='{adm}'] form[data-testid=disable-user]");
+    assert_eq!(b.count(&own), 0);
+
+    // Disable the investigator: their open console session stops working.
+    let row = format!("tr[data-username='{inv}']");
+    b.click(&format!("{row} form[data-testid=disable-user] button"));
+    assert!(
+        b.text("[data-testid=admin-notice]").contains(&inv),
+        "{}",
+        b.text("main")
+    );
+    assert_eq!(
+        b.attr(&row, "data-status").as_deref(),
+        Some("disabled"),
+        "the row shows it"
+    );
+    assert_eq!(b.count(&format!("{row} form")), 0);
+    bi.goto(&app.url("/ui/cases"));
+    assert!(bi.url().contains("/ui/login"), "disabled: {}", bi.url());
+    assert_eq!(ui_status(&app, "/ui/cases", &inv_cookie), 303);
+    // And they cannot sign in again.
+    bi.login(&app, &inv, PASSWORD);
+    assert_eq!(bi.count("form[data-testid=login]"), 1);
+
+    // Revoke the device: its key gets 401 over the API.
+    b.click("tr[data-testid=device-row] form[data-testid=revoke-device] button");
+    assert!(b.text("[data-testid=admin-notice]").contains("tablet"));
+    assert_eq!(
+        b.attr("tr[data-testid=device-row]", "data-status")
+            .as_deref(),
+        Some("revoked")
+    );
+    assert_eq!(app.get("/api/v1/sites", Some(&key)).status, 401);
+
+    // A reset token for the auditor, shown once; the auditor sets a new password with it
+    // on the password page and signs in with that.
+    let row = format!("tr[data-username='{aud}']");
+    b.click(&format!("{row} form[data-testid=reset-user] button"));
+    let token = b.text("[data-testid=reset-token]");
+    assert!(token.starts_with("rgr_"), "{token}");
+    let ba = Browser::new(1280, 900);
+    ba.goto(&app.url("/ui/login?lang=en"));
+    ba.click("a[href='/ui/password?reset=1']");
+    ba.fill("form[data-testid=password] input[name=username]", &aud);
+    ba.fill("form[data-testid=password] input[name=reset_token]", &token);
+    ba.fill(
+        "form[data-testid=password] input[name=new_password]",
+        "another long passphrase",
+    );
+    ba.click("form[data-testid=password] button");
+    assert_eq!(
+        ba.count("[data-testid=password-changed]"),
+        1,
+        "{}",
+        ba.url()
+    );
+    ba.login(&app, &aud, "another long passphrase");
+    assert!(ba.url().ends_with("/ui/audit"), "{}", ba.url());
+    // Used once: the same token again is refused.
+    ba.goto(&app.url("/ui/password?reset=1&lang=en"));
+    ba.fill("form[data-testid=password] input[name=username]", &aud);
+    ba.fill("form[data-testid=password] input[name=reset_token]", &token);
+    ba.fill(
+        "form[data-testid=password] input[name=new_password]",
+        "yet another passphrase",
+    );
+    ba.click("form[data-testid=password] button");
+    assert_eq!(ba.count(".error-summary"), 1);
+
+    // Each action is in the access log as the API writes it.
+    let auditor = app.login(&aud, "another long passphrase");
+    for action in ["user.disable", "device.revoke", "user.password_reset"] {
+        let by_adm = audit_entries(&app, &auditor, action)
+            .into_iter()
+            .filter(|e| e["actor"] == adm.as_str() && e["status"] == 200)
+            .count();
+        assert_eq!(by_adm, 1, "{action}");
+    }
+
+    // An action without the session's CSRF token changes nothing.
+    let adm_token = app.login(&adm, PASSWORD);
+    let r = agent()
+        .post(&app.url(&format!(
+            "/ui/admin/users/{}/password-reset",
+            "usr_anything"
+        )))
+        .header("Cookie", &format!("registro_session={adm_token}"))
+        .content_type("application/x-www-form-urlencoded")
+        .send("csrf=")
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 403);
+}
+
+#[test]
+fn a_third_admin_waits_for_a_second_admins_approval() {
+    let app = TestApp::start();
+    // The bootstrap admin and this one: two admins, so a third needs four eyes.
+    let adm = named_user(&app, "admin");
+    let newcomer = unique("admin");
+    let b = Browser::new(1280, 900);
+    b.login(&app, &adm, PASSWORD);
+    b.fill(
+        "form[data-testid=create-user] input[name=username]",
+        &newcomer,
+    );
+    b.script("document.querySelector('#nu-role').value = 'admin';");
+    b.click("form[data-testid=create-user] button");
+    let approval = b.text("[data-testid=approval-id]");
+    assert!(approval.starts_with("apr_"), "{}", b.text("main"));
+    let row = format!("tr[data-approval-id='{approval}']");
+    assert!(b.text(&row).contains(&newcomer));
+    // The one who asked cannot approve.
+    assert_eq!(b.count(&format!("{row} form[data-testid=approve]")), 0);
+    assert!(app
+        .get("/api/v1/users?limit=100", Some(&app.admin_token))
+        .text
+        .find(&newcomer)
+        .is_none());
+
+    // The other admin approves it from the console page; the new admin's reset token is shown.
+    let page = ui_status(&app, "/ui/admin", &app.admin_token);
+    assert_eq!(page, 200);
+    let r = ui_post(
+        &app,
+        &format!("/ui/admin/approvals/{approval}/approve"),
+        &app.admin_token,
+        "",
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(r.text.contains("data-testid=\"reset-token\""), "{}", r.text);
+    assert!(!r.text.contains(&format!("data-approval-id=\"{approval}\"")));
+    let users = app.get("/api/v1/users?limit=100", Some(&app.admin_token));
+    assert!(users.text.contains(&newcomer));
+    let auditor = app.user("auditor");
+    assert_eq!(
+        audit_entries(&app, &auditor, "approval.approve:user.create").len(),
+        1
+    );
+    // Approved once: a second approval is refused.
+    let again = ui_post(
+        &app,
+        &format!("/ui/admin/approvals/{approval}/approve"),
+        &app.admin_token,
+        "",
+    );
+    assert_ne!(again.status, 200);
 }
 
 /// Every English message that differs from its Spanish one, long enough to be a phrase.

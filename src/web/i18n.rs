@@ -240,6 +240,7 @@ mod tests {
             ("dim", &["nationality", "month", "sex", "age_group", "site"]),
             ("link", &["companion", "same_person"]),
             ("device", &["active", "revoked"]),
+            ("user", &["active", "disabled"]),
             (
                 "relationship",
                 &[

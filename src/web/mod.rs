@@ -8,6 +8,7 @@ pub mod assets;
 pub mod i18n;
 pub mod oversight;
 pub mod pages;
+pub mod password;
 pub mod review;
 pub mod session;
 pub mod svg;
@@ -22,6 +23,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui/login"),
     ("POST", "/ui/login"),
     ("POST", "/ui/logout"),
+    ("GET", "/ui/password"),
+    ("POST", "/ui/password"),
     ("GET", "/ui/assets/{name}"),
     ("GET", "/ui/cases"),
     ("GET", "/ui/cases/{case_id}"),
@@ -36,6 +39,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/ui/admin"),
     ("POST", "/ui/admin/users"),
     ("POST", "/ui/admin/devices"),
+    ("POST", "/ui/admin/users/{user_id}/disable"),
+    ("POST", "/ui/admin/users/{user_id}/password-reset"),
+    ("POST", "/ui/admin/devices/{device_id}/revoke"),
+    ("POST", "/ui/admin/approvals/{approval_id}/approve"),
 ];
 
 /// Registers the console's routes (the `Registro` state comes from `http::configure`).
@@ -45,6 +52,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(pages::login_page)
         .service(pages::login_submit)
         .service(pages::logout)
+        .service(password::password_page)
+        .service(password::password_submit)
         .service(assets::asset)
         .service(review::queue)
         .service(review::case_page)
@@ -58,5 +67,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(oversight::stats_csv)
         .service(admin::admin)
         .service(admin::create_user)
-        .service(admin::create_device);
+        .service(admin::create_device)
+        .service(admin::disable_user)
+        .service(admin::reset_password)
+        .service(admin::revoke_device)
+        .service(admin::approve);
 }

@@ -224,6 +224,7 @@ fn login_form(ctx: &Ctx, csrf: &str, error: Option<&str>) -> Markup {
             input id="password" type="password" name="password" autocomplete="current-password" required;
             button type="submit" { (ctx.t("login-submit")) }
         }
+        p { a href="/ui/password?reset=1" { (ctx.t("login-have-reset-token")) } }
     }
 }
 
@@ -233,12 +234,16 @@ pub async fn login_page(req: HttpRequest) -> HttpResponse {
     let token = cookie(&req, LOGIN_CSRF_COOKIE)
         .filter(|t| t.len() >= 32 && t.len() <= 64)
         .unwrap_or_else(|| crate::crypto::random_secret(24));
-    let mut resp = page(
-        &req,
-        &ctx,
-        &ctx.t("login-title"),
-        login_form(&ctx, &token, None),
-    );
+    let changed =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .is_ok_and(|q| q.get("changed").map(String::as_str) == Some("1"));
+    let body = html! {
+        @if changed {
+            p.notice role="status" data-testid="password-changed" { (ctx.t("login-password-changed")) }
+        }
+        (login_form(&ctx, &token, None))
+    };
+    let mut resp = page(&req, &ctx, &ctx.t("login-title"), body);
     if let Ok(v) = set_cookie(&req, LOGIN_CSRF_COOKIE, &token, 3600).parse() {
         resp.headers_mut()
             .append(actix_web::http::header::SET_COOKIE, v);
@@ -302,6 +307,18 @@ pub async fn login_submit(reg: State, req: HttpRequest, form: web::Form<LoginFor
         .map_err(|e| fail(&ctx, e))?;
         return Ok(error_page(&ctx, StatusCode::FORBIDDEN, "error-no-console"));
     }
+    if ok.must_change_password {
+        // That token is good only for a password change, which the password page makes
+        // with the current password; withdraw it and send the user there.
+        let (r, token) = (reg.get_ref().clone(), ok.token.clone());
+        run(move || console::discard_token(&r, &token))
+            .await
+            .map_err(|e| fail(&ctx, e))?;
+        return Ok(see_other(&format!(
+            "/ui/password?first=1&lang={}",
+            ctx.lang.code()
+        )));
+    }
     let max_age = chrono::DateTime::parse_from_rfc3339(&ok.expires_at)
         .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(0))
         .unwrap_or(0);
@@ -333,7 +350,8 @@ pub async fn logout(
 ) -> PageResult {
     s.check_csrf(&form.csrf)?;
     let (r, who, token) = (reg.get_ref().clone(), s.who.clone(), s.token.clone());
-    run(move || console::end_session(&r, &who, &token))
+    // The API's logout: the token's row is deleted, logged as `auth.logout`.
+    run(move || crate::service::credentials::logout(&r, &who, &token))
         .await
         .map_err(|e| fail(&s.ctx, e))?;
     let mut resp = see_other(&format!("/ui/login?lang={}", s.ctx.lang.code()));
