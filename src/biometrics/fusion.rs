@@ -540,9 +540,16 @@ mod tests {
         assert!(fpir_at(rule.duplicate_decades(7), 7.0) < 1e-5);
         assert_eq!(rule.decide(ln_p_from_decades(5.9), 3), Decision::Possible);
         assert_eq!(rule.decide(0.0, 0), Decision::None);
-        // Exactly at the threshold counts.
-        let at = ln_p_from_decades(rule.duplicate_decades(20_000));
-        assert_eq!(rule.decide(at, 20_000), Decision::Duplicate);
+        // The threshold sits where it should: just above it a duplicate, just below possible.
+        let d = rule.duplicate_decades(20_000);
+        assert_eq!(
+            rule.decide(ln_p_from_decades(d + 1e-9), 20_000),
+            Decision::Duplicate
+        );
+        assert_eq!(
+            rule.decide(ln_p_from_decades(d - 1e-6), 20_000),
+            Decision::Possible
+        );
     }
 
     #[test]
