@@ -1,6 +1,6 @@
 //! The designed false-positive identification rate (FPIR), measured by simulation.
 //!
-//! `cargo run --release --example fpir -- [--dir DIR] [--holdout SET] [--budget B] [--seed S]`
+//! `cargo run --release --example fpir -- [--dir DIR] [--holdout SET] [--budget B] [--seed S] [--sim-max N]`
 //!
 //! Needs the real score pools written by `finger_calibration` and `fusion_calibration`
 //! (`DIR/finger_scores.tsv`, `DIR/face_scores.tsv`; default `target/calibration`).
@@ -15,11 +15,17 @@
 //! search does.
 //!
 //! **Two measurements** for probes with 1, 2, 4 and 10 fingers, with and without a face (and a
-//! face alone), at the `duplicate` and `possible` thresholds of `Config`:
+//! face alone), at the `duplicate` and `possible` thresholds of the decision rule in `Config`
+//! (`fusion::DecisionRule`: each decision has a designed FPIR per search, 0.1 % and 10 % by
+//! default, and its threshold in decades is derived at the gallery size `N` searched, never
+//! below the floor of 1 000 identities). At each `N` the tool takes the rule's thresholds for
+//! that `N` and measures the FPIR impostor searches reach there, against the rate the rule
+//! names:
 //!
 //! - *Exact*: the distribution of `X = −Σ ln p_i` under the model, by numerical convolution on
 //!   a grid (bounds from rounding down and up), gives the per-identity false-match probability
-//!   `q`, and FPIR = `1 − (1 − q)^N` for galleries of 10 k, 100 k and 1 M identities.
+//!   `q` at each threshold, and FPIR = `1 − (1 − q)^N` for galleries of 1 k (the floor), 10 k,
+//!   100 k and 1 M identities.
 //! - *Simulated*: galleries of N identities are drawn identity by identity for a number of
 //!   probes (`--budget` identity draws per cell, default 4e7), and the fraction of probes with
 //!   any identity at or above the threshold is counted (with a 95 % interval). Two more rows
@@ -348,23 +354,44 @@ fn main() {
     let seed: u64 = arg(&args, "--seed")
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261201);
+    // Simulate galleries up to this size only (the exact figures cover every size).
+    let sim_max: f64 = arg(&args, "--sim-max")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1e6);
     let model = Model::load(&dir, holdout.as_deref());
-    let cfg = Config::new("sqlite://unused");
-    let thresholds = [
+    let rule = Config::new("sqlite://unused").decisions;
+    let galleries = [1e3, 1e4, 1e5, 1e6];
+    // (name, designed FPIR per search, threshold in decades at each gallery size)
+    let thresholds: [(&str, f64, Vec<f64>); 2] = [
         (
             "duplicate",
-            fusion::decades_from_score(cfg.duplicate_threshold),
+            rule.duplicate_fpir,
+            galleries
+                .iter()
+                .map(|&g| rule.duplicate_decades(g as usize))
+                .collect(),
         ),
         (
             "possible",
-            fusion::decades_from_score(cfg.possible_threshold),
+            rule.possible_fpir,
+            galleries
+                .iter()
+                .map(|&g| rule.possible_decades(g as usize))
+                .collect(),
         ),
     ];
-    println!(
-        "thresholds: duplicate {:.3} decades (score {:.4}), possible {:.3} decades (score {:.4})",
-        thresholds[0].1, cfg.duplicate_threshold, thresholds[1].1, cfg.possible_threshold
-    );
-    let galleries = [1e4, 1e5, 1e6];
+    for (name, fpir, ds) in &thresholds {
+        let at: Vec<String> = galleries
+            .iter()
+            .zip(ds)
+            .map(|(g, d)| format!("{d:.3} decades at {g:.0e}"))
+            .collect();
+        println!(
+            "threshold {name}: designed FPIR {fpir:.1e} per search (floor {:.0} identities): {}",
+            rule.min_gallery,
+            at.join(", ")
+        );
+    }
     let configs: Vec<(usize, bool)> = vec![
         (0, true),
         (1, false),
@@ -385,8 +412,10 @@ fn main() {
     // Exact, by convolution.
     let h = 0.01;
     let bins = 6000; // X up to 60 (26 decades)
-    println!("\n## exact (numerical convolution under the model): FPIR observed / designed");
-    println!("probe\tthreshold\tq per identity [bounds]\tdesigned q\t10k\t100k\t1M\tratio");
+    println!("\n## exact (numerical convolution under the model): FPIR at the rule's threshold for each N, observed / designed");
+    println!(
+        "probe\tthreshold\t1k\t10k\t100k\t1M\tratio at 1k / 10k / 100k / 1M\tq bounds at 100k"
+    );
     let grids: Vec<[Vec<f64>; 2]> = [false, true]
         .par_iter()
         .map(|&face| {
@@ -418,25 +447,28 @@ fn main() {
             }
         };
         let items = n + face as usize;
-        for (name, d) in thresholds {
-            let lt = fusion::ln_p_from_decades(d);
-            let xt = x_threshold(items, lt);
-            let q_lo = survival(&dist[0], xt, h);
-            let q_hi = survival(&dist[1], xt, h);
-            let q = 0.5 * (q_lo + q_hi);
-            let t = lt.exp();
-            let row: Vec<String> = galleries
-                .iter()
-                .map(|&g| {
-                    let obs = -(g * (-q).ln_1p()).exp_m1();
-                    format!("{:.2e} / {:.2e}", obs, fusion::fpir_at(d, g))
-                })
-                .collect();
+        for (name, fpir, ds) in &thresholds {
+            let mut row = Vec::new();
+            let mut ratios = Vec::new();
+            let mut bounds = String::new();
+            for (gi, (&g, &d)) in galleries.iter().zip(ds).enumerate() {
+                let xt = x_threshold(items, fusion::ln_p_from_decades(d));
+                let q_lo = survival(&dist[0], xt, h);
+                let q_hi = survival(&dist[1], xt, h);
+                let q = 0.5 * (q_lo + q_hi);
+                let obs = -(g * (-q).ln_1p()).exp_m1();
+                let designed = fusion::fpir_at(d, g);
+                row.push(format!("{obs:.2e} / {designed:.2e}"));
+                ratios.push(format!("{:.2}", obs / designed));
+                if gi == 2 {
+                    bounds = format!("[{q_lo:.2e}, {q_hi:.2e}]");
+                }
+            }
             println!(
-                "{}\t{name}\t{q:.2e} [{q_lo:.2e}, {q_hi:.2e}]\t{t:.2e}\t{}\t{:.2}",
+                "{}\t{name} (designed {fpir:.0e})\t{}\t{}\t{bounds}",
                 label(n, face),
                 row.join("\t"),
-                q / t
+                ratios.join(" / ")
             );
         }
     }
@@ -458,6 +490,9 @@ fn main() {
     sim_configs.push(("2 fingers, identity with 3 records".into(), 2, false, 1, 3));
     for (ci, (name, n, face, m, records)) in sim_configs.iter().enumerate() {
         for (gi, &g) in galleries.iter().enumerate() {
+            if g > sim_max {
+                continue;
+            }
             let probes = ((budget / g) as usize).max(20);
             let items = n + *face as usize;
             // Per probe: the best identity's fused log p-value.
@@ -489,7 +524,8 @@ fn main() {
                     best
                 })
                 .collect();
-            for (tname, d) in thresholds {
+            for (tname, _, ds) in &thresholds {
+                let d = ds[gi];
                 let lt = fusion::ln_p_from_decades(d);
                 let k = best.iter().filter(|&&b| b <= lt).count();
                 let (lo, hi) = wilson(k, probes);
@@ -504,11 +540,13 @@ fn main() {
 
     // Mated searches.
     println!("\n## mated searches: FNIR (mate below the threshold), genuine scores drawn independently per finger");
-    println!("probe\tduplicate FNIR\tpossible FNIR");
+    println!(
+        "probe\tduplicate FNIR at 1k / 10k / 100k / 1M\tpossible FNIR at 1k / 10k / 100k / 1M"
+    );
     for &(n, face) in &configs {
         let trials = 200_000usize;
         let mut rng = Rng::new(seed ^ 0x5eed);
-        let mut miss = [0usize; 2];
+        let mut miss = [[0usize; 4]; 2];
         for _ in 0..trials {
             let mut ev: Vec<fusion::Evidence> = (0..n)
                 .map(|_| {
@@ -523,17 +561,20 @@ fn main() {
                 ));
             }
             let lp = fusion::fuse(&ev);
-            for (k, (_, d)) in thresholds.iter().enumerate() {
-                if lp > fusion::ln_p_from_decades(*d) {
-                    miss[k] += 1;
+            for (k, (_, _, ds)) in thresholds.iter().enumerate() {
+                for (gi, d) in ds.iter().enumerate() {
+                    if lp > fusion::ln_p_from_decades(*d) {
+                        miss[k][gi] += 1;
+                    }
                 }
             }
         }
-        println!(
-            "{}\t{:.2} %\t{:.2} %",
-            label(n, face),
-            100.0 * miss[0] as f64 / trials as f64,
-            100.0 * miss[1] as f64 / trials as f64
-        );
+        let pct = |m: &[usize; 4]| {
+            m.iter()
+                .map(|&k| format!("{:.2} %", 100.0 * k as f64 / trials as f64))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        println!("{}\t{}\t{}", label(n, face), pct(&miss[0]), pct(&miss[1]));
     }
 }

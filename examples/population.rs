@@ -6,7 +6,12 @@
 //!    service (validation, extraction, fused 1:N search, transaction, access log) on a fresh
 //!    SQLite store, then re-registers `rereg_rate` (default 0.05) of them under new names
 //!    with fresh impressions, and reports how many re-registrations came back as `duplicate`,
-//!    how many enrollments got a false `duplicate`, and the `possible` counts.
+//!    how many enrollments got a false `duplicate`, and the `possible` counts. The decisions
+//!    follow the decision rule (`Config::decisions`: FPIR per search at the gallery size of
+//!    each search), so it also reports the searches with a non-mate `duplicate` or `possible`
+//!    against the number the rule designs (the sum of its FPIR over the searches), the mates'
+//!    evidence in decades, and for each mate not found as `duplicate` its evidence (by a
+//!    direct comparison when the search did not return it) against the threshold it needed.
 //! 2. `bulk` (default 0) more people are written straight to the store (sealed, as the service
 //!    writes them) to grow the gallery cheaply, e.g. to 100 000.
 //! 3. Over HTTP on the real server: enrollment latency p50/p95 with a photo and two fingers
@@ -20,6 +25,7 @@
 //! ../shared/data/faces each, a different crop at each registration), so face and fingers are
 //! fused for them; the other people have fingers only (the data has no more identities).
 
+use registro::biometrics::fusion;
 use registro::config::Config;
 use registro::service::enrollment::{self, Enrolled, EnrollmentRequest};
 use registro::service::{loader, Principal, Registro, Role};
@@ -31,6 +37,49 @@ use std::time::Instant;
 #[path = "common/synth.rs"]
 mod synth;
 use synth::{enrollment_body as body, par_map, pct, rss_mib};
+
+/// Searches and their non-mate hits, against the decision rule's designed rates.
+#[derive(Default)]
+struct Tally {
+    searches: usize,
+    false_dup: usize,
+    false_possible: usize,
+    designed_dup: f64,
+    designed_possible: f64,
+}
+
+impl Tally {
+    fn add(
+        &mut self,
+        (dup, possible): (f64, f64),
+        hits: &[registro::service::enrollment::DuplicateView],
+        mate: Option<&str>,
+    ) {
+        let others = || {
+            hits.iter()
+                .filter(move |d| Some(d.record_id.as_str()) != mate)
+        };
+        self.searches += 1;
+        self.designed_dup += dup;
+        self.designed_possible += possible;
+        self.false_dup += usize::from(others().any(|d| d.decision == "duplicate"));
+        self.false_possible += usize::from(others().next().is_some());
+    }
+}
+
+/// The gallery key (`seq`) of a record.
+fn mate_key(reg: &Registro, record_id: &str) -> i64 {
+    use diesel::prelude::*;
+    use registro::db::schema::records;
+    reg.db
+        .read(|c| -> Result<i64, registro::error::ApiError> {
+            Ok(records::table
+                .filter(records::id.eq(record_id))
+                .select(records::seq)
+                .first(c)?)
+        })
+        .expect("record seq")
+}
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -82,6 +131,18 @@ fn main() -> anyhow::Result<()> {
     let false_dup = AtomicUsize::new(0);
     let possible = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
+    // Searches with a non-mate `duplicate` / with a non-mate at `possible` or above, against
+    // what the decision rule designs: the sum over searches of the FPIR it names at the
+    // gallery size of each search (read just before it; two clients, so off by one at most).
+    let rule = cfg.decisions;
+    let designed = |n: usize| {
+        let g = n as f64;
+        (
+            fusion::fpir_at(rule.duplicate_decades(n), g),
+            fusion::fpir_at(rule.possible_decades(n), g),
+        )
+    };
+    let tally = std::sync::Mutex::new(Tally::default());
     // Two plain client threads (not a rayon pool: a rayon worker that waits on the engine
     // pool would steal another enrollment and nest them on its stack).
     let ids: Vec<String> = par_map(0..people, |i| {
@@ -93,9 +154,11 @@ fn main() -> anyhow::Result<()> {
             face_of(i, 0),
         ))
         .unwrap();
+        let n = reg.matcher.len();
         let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else {
             panic!("enrollment {i} failed")
         };
+        tally.lock().unwrap().add(designed(n), &r.duplicates, None);
         false_dup.fetch_add(
             r.duplicates
                 .iter()
@@ -126,6 +189,10 @@ fn main() -> anyhow::Result<()> {
     let rereg_possible = AtomicUsize::new(0);
     let rereg_mate_possible = AtomicUsize::new(0);
     let found_with_face = AtomicUsize::new(0);
+    let originals_tally = std::mem::take(&mut *tally.lock().unwrap());
+    // Per re-registration: (person, gallery size, the mate's decision, the mate's decades in
+    // the answer or, if it is not there, by a direct comparison).
+    let mates = std::sync::Mutex::new(Vec::<(u64, usize, String, f64)>::new());
     par_map(rereg.iter().copied(), |i| {
         let req: EnrollmentRequest = serde_json::from_value(body(
             &format!("again-{i}"),
@@ -135,9 +202,38 @@ fn main() -> anyhow::Result<()> {
             face_of(i, 1),
         ))
         .unwrap();
+        let probe_fingers = req.fingerprints.clone();
+        let probe_photo = req.photo.clone();
+        let n = reg.matcher.len();
         let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &who, req) else {
             panic!("re-enrollment {i} failed")
         };
+        tally
+            .lock()
+            .unwrap()
+            .add(designed(n), &r.duplicates, Some(ids[i as usize].as_str()));
+        let mate = r.duplicates.iter().find(|d| d.record_id == ids[i as usize]);
+        let (decision, decades) = match mate {
+            Some(d) => (
+                d.decision.clone(),
+                d.evidence.as_ref().map_or(f64::NAN, |e| e.decades),
+            ),
+            None => {
+                // Not in the answer: was it missed by the shortlist or short of evidence?
+                use base64::Engine;
+                let photo = probe_photo
+                    .and_then(|p| base64::engine::general_purpose::STANDARD.decode(p).ok());
+                let ex = reg
+                    .matcher
+                    .extract(photo.as_deref(), &probe_fingers)
+                    .expect("extract");
+                let key = mate_key(&reg, &ids[i as usize]);
+                let direct = reg.matcher.score_keys(&ex, &[key]);
+                let d = direct.first().map_or(0.0, |c| fusion::decades(c.ln_p));
+                ("none".to_string(), d)
+            }
+        };
+        mates.lock().unwrap().push((i, n, decision, decades));
         for d in &r.duplicates {
             let mate = d.record_id == ids[i as usize];
             match (mate, d.decision.as_str()) {
@@ -170,6 +266,39 @@ fn main() -> anyhow::Result<()> {
         possible.load(Ordering::Relaxed),
         rereg_possible.load(Ordering::Relaxed)
     );
+    let rereg_tally = std::mem::take(&mut *tally.lock().unwrap());
+    for (name, t) in [
+        ("originals", &originals_tally),
+        ("re-registrations", &rereg_tally),
+    ] {
+        println!(
+            "{name}: {} searches; with a non-mate duplicate {} (designed {:.2}); with a non-mate at possible or above {} (designed {:.1})",
+            t.searches, t.false_dup, t.designed_dup, t.false_possible, t.designed_possible
+        );
+    }
+    let mut mates = mates.into_inner().unwrap();
+    mates.sort_by_key(|m| m.0);
+    let mut decades: Vec<f64> = mates.iter().map(|m| m.3).collect();
+    decades.sort_by(|a, b| a.total_cmp(b));
+    if !decades.is_empty() {
+        println!(
+            "mate evidence (decades): min {:.2}, 1 % {:.2}, 10 % {:.2}, median {:.2}; duplicate threshold {:.2} and possible {:.2} decades at {} records",
+            decades[0],
+            pct(&mut decades.clone(), 0.01),
+            pct(&mut decades.clone(), 0.10),
+            pct(&mut decades.clone(), 0.5),
+            rule.duplicate_decades(reg.matcher.len()),
+            rule.possible_decades(reg.matcher.len()),
+            reg.matcher.len()
+        );
+    }
+    for (i, n, decision, d) in mates.iter().filter(|m| m.2 != "duplicate") {
+        println!(
+            "  re-registration of person {i}: mate {decision} ({d:.2} decades{}; duplicate needs {:.2} at {n} records)",
+            if decision == "none" { ", direct comparison" } else { "" },
+            rule.duplicate_decades(*n)
+        );
+    }
 
     // 2. Bulk growth, sealed as the service seals.
     if bulk > 0 {

@@ -29,14 +29,12 @@ pub struct Config {
     /// Threads of the dedicated biometric pool (0 = number of cores).
     pub engine_threads: usize,
     pub thresholds: crate::indicators::Thresholds,
-    /// Fused score at or above which a gallery hit is a `duplicate`. Default: 8 decades of
-    /// fused evidence (score 2/3), a false-positive identification rate of 0.1 % against
-    /// 100 000 identities (see `biometrics::fusion`; derived and measured in docs/FUSION.md).
-    pub duplicate_threshold: f64,
-    /// Fused score at or above which a gallery hit is a `possible` match. Default: 6 decades
-    /// (score 0.6), 10 % false-positive identification rate against 100 000 identities —
-    /// worth a human look.
-    pub possible_threshold: f64,
+    /// The `duplicate` / `possible` decisions, by their designed false-positive
+    /// identification rate per search (defaults 0.1 % and 10 %), turned into decades of fused
+    /// evidence at the number of identities each probe was compared with, never fewer than
+    /// the floor (default 1 000). One rule for enrollment, batches, identify and check-in
+    /// (`biometrics::fusion::DecisionRule`; derived and measured in docs/FUSION.md).
+    pub decisions: crate::biometrics::fusion::DecisionRule,
     /// How often a node polls the change sequence for other nodes' enrollments (ms).
     pub follow_interval_ms: u64,
     /// How often denied requests counted in memory are written into the access log (ms).
@@ -107,8 +105,7 @@ impl Config {
             workers: 0,
             engine_threads: 0,
             thresholds: crate::indicators::Thresholds::default(),
-            duplicate_threshold: crate::biometrics::fusion::score_from_decades(8.0),
-            possible_threshold: crate::biometrics::fusion::score_from_decades(6.0),
+            decisions: Default::default(),
             follow_interval_ms: 1000,
             denied_flush_ms: 10_000,
             tls_cert: None,

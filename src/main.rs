@@ -82,6 +82,16 @@ enum Command {
         /// Hours after a transfer's departure before `missing_after_transfer` (fractions allowed).
         #[arg(long, env = "REGISTRO_TRANSFER_GRACE_HOURS", default_value_t = 48.0)]
         transfer_grace_hours: f64,
+        /// Designed false-positive identification rate of `duplicate` per search; the
+        /// threshold in decades follows the number of identities searched (docs/FUSION.md).
+        #[arg(long, env = "REGISTRO_DUPLICATE_FPIR", default_value_t = 1e-3)]
+        duplicate_fpir: f64,
+        /// Designed false-positive identification rate of `possible` per search.
+        #[arg(long, env = "REGISTRO_POSSIBLE_FPIR", default_value_t = 0.1)]
+        possible_fpir: f64,
+        /// Smaller galleries are decided as if they held this many identities.
+        #[arg(long, env = "REGISTRO_DECISION_MIN_GALLERY", default_value_t = 1000)]
+        decision_min_gallery: u64,
     },
     /// Run pending migrations and exit.
     Migrate,
@@ -188,7 +198,18 @@ fn main() -> anyhow::Result<()> {
             max_wait_ms,
             shutdown_grace_secs,
             transfer_grace_hours,
+            duplicate_fpir,
+            possible_fpir,
+            decision_min_gallery,
         } => {
+            cfg.decisions = registro::biometrics::fusion::DecisionRule {
+                duplicate_fpir,
+                possible_fpir,
+                min_gallery: decision_min_gallery as f64,
+            };
+            cfg.decisions.validate().map_err(|e| {
+                anyhow::anyhow!("--duplicate-fpir / --possible-fpir / --decision-min-gallery: {e}")
+            })?;
             cfg.tls_cert = tls_cert;
             cfg.tls_key = tls_key;
             cfg.trusted_proxies = trusted_proxies;

@@ -34,7 +34,9 @@
 //! `[0, 1)`, `d / (d + 4)` ([`score_from_decades`]): strictly increasing, 0 for no evidence,
 //! 2/3 at 8 decades. Against a gallery of `N` identities, a threshold of `d` decades gives a
 //! false-positive identification rate of `1 − (1 − 10^−d)^N ≈ N · 10^−d`
-//! ([`fpir_at`], [`decades_for_fpir`]). docs/FUSION.md has the measured figures.
+//! ([`fpir_at`], [`decades_for_fpir`]). The decisions are therefore defined by their FPIR
+//! per search, and their thresholds in decades follow the number of identities each probe
+//! was compared with ([`DecisionRule`]). docs/FUSION.md has the measured figures.
 //!
 //! Assumptions: the modalities and the fingers of one person are independent for impostors
 //! (fingers of one hand are slightly correlated in real data; docs/FUSION.md says how much
@@ -193,6 +195,105 @@ pub fn decades_for_fpir(fpir: f64, gallery_size: f64) -> f64 {
     // p = 1 − (1 − fpir)^(1/N)
     let p = -((-fpir).ln_1p() / gallery_size.max(1.0)).exp_m1();
     -p.log10()
+}
+
+/// What a fused candidate is: `duplicate`, `possible` (worth a human look), or neither.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Duplicate,
+    Possible,
+    None,
+}
+
+impl Decision {
+    /// The decision's name in the API (`duplicate`, `possible`, `none`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Duplicate => "duplicate",
+            Decision::Possible => "possible",
+            Decision::None => "none",
+        }
+    }
+}
+
+/// The decision rule: each level is defined by its designed false-positive identification
+/// rate *per search*, and turned into decades of fused evidence at the number of identities
+/// the probe was actually compared with ([`decades_for_fpir`]). So the rate a decision names
+/// holds for a gallery of 1 000 as for one of 1 000 000: a larger gallery needs more evidence.
+///
+/// Below [`DecisionRule::min_gallery`] identities the thresholds stay those of the floor: a
+/// nearly empty gallery would otherwise link on trivial evidence (against 2 identities, 0.1 %
+/// FPIR is only 3.3 decades). In a gallery smaller than the floor the FPIR is lower than
+/// designed, `fpir_at(duplicate_decades, N)` (docs/FUSION.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DecisionRule {
+    /// Designed FPIR of `duplicate` per search (default 0.1 %).
+    pub duplicate_fpir: f64,
+    /// Designed FPIR of `possible` per search (default 10 %: a human looks).
+    pub possible_fpir: f64,
+    /// Gallery sizes below this count as this many identities (default 1 000).
+    pub min_gallery: f64,
+}
+
+impl Default for DecisionRule {
+    fn default() -> Self {
+        DecisionRule {
+            duplicate_fpir: 1e-3,
+            possible_fpir: 0.1,
+            min_gallery: 1000.0,
+        }
+    }
+}
+
+impl DecisionRule {
+    /// Checks the rule's values; the message names what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let rate = |v: f64| v.is_finite() && v > 0.0 && v < 1.0;
+        if !rate(self.duplicate_fpir) {
+            return Err("the duplicate FPIR must be a rate strictly between 0 and 1".into());
+        }
+        if !rate(self.possible_fpir) {
+            return Err("the possible FPIR must be a rate strictly between 0 and 1".into());
+        }
+        if self.possible_fpir < self.duplicate_fpir {
+            return Err("the possible FPIR must be at least the duplicate FPIR".into());
+        }
+        if !(self.min_gallery.is_finite() && self.min_gallery >= 1.0) {
+            return Err("the decision floor must be at least 1 identity".into());
+        }
+        Ok(())
+    }
+
+    /// The number of identities the thresholds are computed for: the gallery searched, but at
+    /// least the floor.
+    pub fn effective_gallery(&self, gallery: usize) -> f64 {
+        (gallery as f64).max(self.min_gallery).max(1.0)
+    }
+
+    /// Decades of fused evidence at or above which a candidate is a `duplicate`, against a
+    /// search of `gallery` identities.
+    pub fn duplicate_decades(&self, gallery: usize) -> f64 {
+        decades_for_fpir(self.duplicate_fpir, self.effective_gallery(gallery))
+    }
+
+    /// Decades at or above which a candidate is `possible`, against `gallery` identities.
+    pub fn possible_decades(&self, gallery: usize) -> f64 {
+        decades_for_fpir(self.possible_fpir, self.effective_gallery(gallery))
+    }
+
+    /// The decision for an identity whose fused log p-value is `ln_p` (identity level: the
+    /// best-of-records correction applied), found by a search of `gallery` identities (the
+    /// galleries searched plus the records compared in flight).
+    pub fn decide(&self, ln_p: f64, gallery: usize) -> Decision {
+        let d = decades(ln_p);
+        if d >= self.duplicate_decades(gallery) {
+            Decision::Duplicate
+        } else if d >= self.possible_decades(gallery) {
+            Decision::Possible
+        } else {
+            Decision::None
+        }
+    }
 }
 
 #[path = "fusion_face_fit.rs"]
@@ -409,6 +510,61 @@ mod tests {
         let d = decades_for_fpir(1e-3, 1e5);
         assert!((d - 8.0).abs() < 1e-3, "{d}");
         assert!((fpir_at(d, 1e5) - 1e-3).abs() < 1e-9);
+    }
+
+    #[test]
+    fn decision_thresholds_follow_the_gallery_searched() {
+        let rule = DecisionRule::default();
+        // The designed FPIR holds at every gallery size at or above the floor.
+        for n in [1_000usize, 10_000, 100_000, 1_000_000] {
+            let dup = rule.duplicate_decades(n);
+            let pos = rule.possible_decades(n);
+            assert!((fpir_at(dup, n as f64) - 1e-3).abs() < 1e-9, "{n}: {dup}");
+            assert!((fpir_at(pos, n as f64) - 0.1).abs() < 1e-9, "{n}: {pos}");
+        }
+        // One decade more per tenfold gallery: 6 at 1 000, 8 at 100 000, 9 at 1 M.
+        assert!((rule.duplicate_decades(1_000) - 6.0).abs() < 1e-3);
+        assert!((rule.duplicate_decades(100_000) - 8.0).abs() < 1e-3);
+        assert!((rule.duplicate_decades(1_000_000) - 9.0).abs() < 1e-3);
+        // The same evidence is a duplicate in a small gallery and not in a large one.
+        let seven = ln_p_from_decades(7.0);
+        assert_eq!(rule.decide(seven, 5_000), Decision::Duplicate);
+        assert_eq!(rule.decide(seven, 100_000), Decision::Possible);
+        assert_eq!(
+            rule.decide(ln_p_from_decades(5.0), 1_000_000),
+            Decision::None
+        );
+        // Below the floor the thresholds are the floor's, so the FPIR is lower than designed.
+        assert_eq!(rule.duplicate_decades(0), rule.duplicate_decades(1_000));
+        assert_eq!(rule.duplicate_decades(7), rule.duplicate_decades(1_000));
+        assert!(fpir_at(rule.duplicate_decades(7), 7.0) < 1e-5);
+        assert_eq!(rule.decide(ln_p_from_decades(5.9), 3), Decision::Possible);
+        assert_eq!(rule.decide(0.0, 0), Decision::None);
+        // The threshold sits where it should: just above it a duplicate, just below possible.
+        let d = rule.duplicate_decades(20_000);
+        assert_eq!(
+            rule.decide(ln_p_from_decades(d + 1e-9), 20_000),
+            Decision::Duplicate
+        );
+        assert_eq!(
+            rule.decide(ln_p_from_decades(d - 1e-6), 20_000),
+            Decision::Possible
+        );
+    }
+
+    #[test]
+    fn decision_rule_values_are_checked() {
+        assert!(DecisionRule::default().validate().is_ok());
+        let bad = |f: fn(&mut DecisionRule)| {
+            let mut r = DecisionRule::default();
+            f(&mut r);
+            r.validate().is_err()
+        };
+        assert!(bad(|r| r.duplicate_fpir = 0.0));
+        assert!(bad(|r| r.duplicate_fpir = 1.0));
+        assert!(bad(|r| r.possible_fpir = f64::NAN));
+        assert!(bad(|r| r.possible_fpir = 1e-4));
+        assert!(bad(|r| r.min_gallery = 0.5));
     }
 
     #[test]

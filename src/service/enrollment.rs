@@ -423,11 +423,17 @@ pub struct Resolved {
 }
 
 /// Maps gallery hits to records, keeps one (the best) per identity, drops pairs an
-/// investigator already decided are different people, and applies the thresholds.
+/// investigator already decided are different people, and decides each: the one decision
+/// rule of enrollment, batches, identify and check-in (`Config::decisions`,
+/// [`crate::biometrics::fusion::DecisionRule::decide`]). `gallery` is the number of records
+/// the probe was compared with: the galleries searched plus those compared in flight
+/// ([`super::inflight::Window::gallery`]); it counts identities conservatively (an identity
+/// with several records counts several times).
 pub fn resolve(
     reg: &Registro,
     conn: &mut DbConn,
     cands: Vec<Candidate>,
+    gallery: usize,
     exclude_person: Option<&str>,
     probe_record: Option<&str>,
 ) -> QueryResult<Vec<Resolved>> {
@@ -489,13 +495,7 @@ pub fn resolve(
         if different.iter().any(|(a, b)| a == rid || b == rid) {
             continue;
         }
-        let decision = if c.score >= reg.config.duplicate_threshold {
-            "duplicate"
-        } else if c.score >= reg.config.possible_threshold {
-            "possible"
-        } else {
-            "none"
-        };
+        let decision = reg.config.decisions.decide(c.ln_p, gallery).as_str();
         out.push(Resolved {
             record_id: rid.clone(),
             person_id: pid.clone(),
@@ -581,7 +581,7 @@ fn enroll_unfiltered(
             return Err(ApiError::client("conflict", "capture already enrolled"));
         }
         let cands = window.close(reg, c, &ex, cands.clone())?;
-        let resolved = resolve(reg, c, cands, None, None)?;
+        let resolved = resolve(reg, c, cands, window.gallery(), None, None)?;
         let now = crate::db::now();
         let mut duplicates = Vec::new();
         // A new record starts its own identity; links are made when an investigator confirms.

@@ -61,9 +61,10 @@ pub fn identify(
     let quality = Quality::of(&ex, reg.matcher.limits());
     // Over-fetch: several records of one identity collapse into one candidate.
     let cands = reg.matcher.search(&ex, (limit as usize) * 3);
+    let gallery = reg.matcher.len();
     let keys = reg.keys();
     reg.db.write(|c| -> ApiResult<IdentifyResponse> {
-        let resolved = enrollment::resolve(reg, c, cands, None, None)?;
+        let resolved = enrollment::resolve(reg, c, cands, gallery, None, None)?;
         let candidates: Vec<CandidateView> = resolved
             .into_iter()
             .take(limit as usize)

@@ -74,6 +74,9 @@ pub struct Window {
     /// Gallery keys already scored (by the search or by an earlier scan).
     scored: HashSet<i64>,
     found: Vec<Candidate>,
+    /// The galleries' size once the window is closed: the `N` of the decision rule
+    /// ([`Window::gallery`]).
+    gallery: usize,
 }
 
 impl Window {
@@ -83,7 +86,19 @@ impl Window {
             after: covered,
             scored: searched.iter().map(|c| c.key).collect(),
             found: Vec::new(),
+            gallery: 0,
         }
+    }
+
+    /// The number of records the probe was compared with, for the decision rule
+    /// (`fusion::DecisionRule`), known once the window is closed: the galleries' size read
+    /// inside the write transaction, after the window's records joined them. That is exactly
+    /// the records the search covered plus those compared in flight: every record in the
+    /// galleries then has committed, and one whose change is at or below the coverage read
+    /// before the search was in the galleries searched, while one above it is in the window
+    /// (which adds any it finds missing). Records deleted meanwhile are not counted.
+    pub fn gallery(&self) -> usize {
+        self.gallery
     }
 
     /// Scans what committed since the last scan, in a read transaction (outside the write
@@ -102,6 +117,7 @@ impl Window {
         searched: Vec<Candidate>,
     ) -> ApiResult<Vec<Candidate>> {
         self.scan_in(reg, conn, probe)?;
+        self.gallery = reg.matcher.len();
         let mut all = searched;
         all.extend(self.found.iter().cloned());
         all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.key.cmp(&b.key)));

@@ -831,6 +831,7 @@ pub fn checkin(reg: &Registro, who: &Principal, req: CheckinRequest) -> ApiResul
     let photo = validate_biometrics(req.photo.as_deref(), &req.fingerprints)?;
     let ex = reg.matcher.extract(photo.as_deref(), &req.fingerprints)?;
     let cands = reg.matcher.search(&ex, 30);
+    let gallery = reg.matcher.len();
     let keys = reg.keys();
     let found = reg.db.write(|c| -> ApiResult<Option<CheckinAnswer>> {
         // A resent check-in answers as the first time, whatever the search says now.
@@ -842,7 +843,7 @@ pub fn checkin(reg: &Registro, who: &Principal, req: CheckinRequest) -> ApiResul
         let record_id = match previous {
             Some(rid) => rid,
             None => {
-                let resolved = super::enrollment::resolve(reg, c, cands, None, None)?;
+                let resolved = super::enrollment::resolve(reg, c, cands, gallery, None, None)?;
                 match resolved.into_iter().find(|r| r.decision == "duplicate") {
                     Some(r) => r.record_id,
                     None => {
