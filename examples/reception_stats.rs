@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example reception_stats -- [PEOPLE] [EVENTS] [DATABASE_URL]
 //! # default: 100000 people, 1000000 events, a fresh SQLite file in a temp directory
+//! # `0 0 URL`: seed nothing, time the queries on the store at URL as it is
 //! ```
 //!
 //! People are sealed records without biometrics (the statistics never read biometrics).
@@ -92,7 +93,10 @@ fn main() -> anyhow::Result<()> {
         .cloned()
         .unwrap_or_else(|| format!("sqlite://{}", dir.join("registro.db").display()));
     let mut cfg = Config::new(&url);
-    cfg.key_file = dir.join("registro.key");
+    // REGISTRO_KEY_FILE: reuse the key file of an earlier run's store (with `0 0 URL`).
+    cfg.key_file = std::env::var_os("REGISTRO_KEY_FILE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.join("registro.key"));
     let reg = Registro::open(cfg)?;
     let who = Principal {
         actor: "seed".into(),
@@ -153,7 +157,8 @@ fn main() -> anyhow::Result<()> {
 
     // Journeys, round-robin over people until the target number of events.
     let t1 = Instant::now();
-    let per_person = target_events.div_ceil(people).max(2);
+    // `0 0 URL` seeds nothing and times the queries on what the store already holds.
+    let per_person = target_events.div_ceil(people.max(1)).max(2);
     let mut written = 0usize;
     let is_pg = url.starts_with("postgres");
     let mut analyzed = 0u64;

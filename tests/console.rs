@@ -765,7 +765,7 @@ fn queue_and_case_pages_at_phone_and_desktop_widths() {
             "if (document.documentElement.scrollWidth > window.innerWidth + 1) throw 'overflow';",
         );
         if let Some(dir) = &out {
-            b.resize(w, if w < 400 { 700 } else { 600 });
+            b.resize(w, if w < 400 { 1000 } else { 600 });
             b.screenshot(&dir.join(format!("console-queue-{name}.png")));
             b.resize(w, h);
         }

@@ -37,7 +37,7 @@ fn the_template_seeds_parse_and_the_mutator_is_deterministic() {
         let seeds = engine::load_corpus(&engine::corpus_root().join(name)).unwrap();
         let sample = seeds.iter().find(|s| s.len() > 100).expect("a full sample");
         let sig = (t.run)(sample).unwrap();
-        assert!(sig.starts_with("ok:views=1"), "{name}: {sig}");
+        assert!(sig.starts_with("ok:views="), "{name}: {sig}");
     }
     let t = targets::find("enrollment").unwrap();
     let mut a = b"{\"capture_id\":\"x\"}".to_vec();

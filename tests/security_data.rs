@@ -334,12 +334,16 @@ fn an_online_backup_restores_to_a_store_that_verifies() {
     let report = res.unwrap();
     // Traffic after the backup does not reach it.
     app.user("auditor");
-    // Restore: the database copy, the key file (kept apart, copied here for the test) and the
-    // backup's head file beside it.
+    // Restore: the database copy, the key files (kept apart, copied here for the test) and the
+    // backup's head file beside them.
     let restored = temp_dir();
     std::fs::copy(&report.database, restored.join("registro.db")).unwrap();
     let key = restored.join("registro.key");
     std::fs::copy(keys.path(), &key).unwrap();
+    // …and the blind-index and access-log key files, which live apart from the data key too.
+    let paths = registro::crypto::KeyPaths::beside(keys.path());
+    std::fs::copy(&paths.index, restored.join("registro.key.index")).unwrap();
+    std::fs::copy(&paths.audit, restored.join("registro.key.audit")).unwrap();
     std::fs::copy(
         report.audit_head.expect("a head file"),
         restored.join("registro.key.audit-head"),
