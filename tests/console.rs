@@ -156,14 +156,26 @@ impl Browser {
             .map(|c| c.value().to_string())
             .filter(|v| !v.is_empty())
     }
+    /// Waits up to thirty seconds for the page's address to stop containing `part` (a form
+    /// posted to a loaded server is answered after the click returns).
+    pub fn wait_to_leave(&self, part: &str) {
+        for _ in 0..600 {
+            if !self.url().contains(part) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn login(&self, app: &TestApp, username: &str, password: &str) {
         self.goto(&app.url("/ui/login?lang=en"));
         self.fill("form[data-testid=login] input[name=username]", username);
         self.fill("form[data-testid=login] input[name=password]", password);
         self.click("form[data-testid=login] button[type=submit]");
-        // A loaded server may answer the login (Argon2id) after the click returns: wait up
-        // to ten seconds for the browser to leave the form's page.
-        for _ in 0..200 {
+        // A loaded server may answer the login (Argon2id) after the click returns: wait
+        // up to thirty seconds for the browser to leave the form's page (ten were not always
+        // enough on PostgreSQL with a release build running beside the tests).
+        for _ in 0..600 {
             if !self.url().ends_with("/ui/login?lang=en") {
                 break;
             }
@@ -696,6 +708,7 @@ fn the_spanish_pages_have_no_english_left() {
     b.fill("input[name=username]", &inv);
     b.fill("input[name=password]", PASSWORD);
     b.click("form[data-testid=login] button");
+    b.wait_to_leave("/ui/login");
     // The language chosen at login stays (cookie) without ?lang=.
     b.goto(&app.url("/ui/cases"));
     check(&b, "queue");
