@@ -101,6 +101,10 @@ fn finger_input(data: &[u8]) -> Verdict {
 }
 
 fn finger_of(f: &FingerInput) -> Verdict {
+    // As the service does: the request's checks (position, counts) come before the parser.
+    if let Err(e) = matching::validate_biometrics(None, std::slice::from_ref(f)) {
+        return api_error(&e);
+    }
     match Matcher::finger_view(f) {
         Ok((_, view, _)) => check_view(&view).map(|s| format!("{}:{s}", f.format)),
         Err(e) => api_error(&e),
