@@ -83,10 +83,21 @@ impl Browser {
     pub fn goto(&self, url: &str) {
         self.rt.block_on(self.c.goto(url)).expect("goto");
     }
+    /// The text of the first element matching `css`, waiting up to ten seconds for it to
+    /// appear (the page a click loads may not be there yet when the click returns).
     pub fn text(&self, css: &str) -> String {
-        self.rt
-            .block_on(async { self.c.find(Locator::Css(css)).await?.text().await })
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
+        let mut last = None;
+        for _ in 0..200 {
+            match self
+                .rt
+                .block_on(async { self.c.find(Locator::Css(css)).await?.text().await })
+            {
+                Ok(t) => return t,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{css}: {last:?}")
     }
     /// [`Browser::count`] once it reaches `n`, or after five seconds of waiting for a page
     /// that a click is still loading.
@@ -470,6 +481,7 @@ fn logout_ends_the_session_on_the_server() {
     let old = b.session_cookie().expect("a session cookie");
     assert_eq!(ui_status(&app, "/ui/cases", &old), 200);
     b.click("form.logout button");
+    b.wait_to_leave("/ui/cases");
     assert!(b.url().contains("/ui/login"), "{}", b.url());
     // The old cookie, replayed, opens nothing: the token is gone from the server, not only
     // from the browser. It is no API bearer either.
