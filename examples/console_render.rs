@@ -4,8 +4,8 @@
 //! `cargo run --release --example console_render -- [bulk] [requests]`
 //!
 //! 1. A fresh SQLite store; `bulk` (default 100 000) synthetic people with two fingers each
-//!    are written straight to the store, sealed as the service seals them (the `bulk` phase of
-//!    examples/population.rs), and join the galleries.
+//!    are written straight to the store, sealed as the service seals them (`bulk_seed` of
+//!    examples/common/synth.rs, with its seed), and join the galleries.
 //! 2. Eight people of ../shared/data/faces are enrolled twice through the service (crop 1,
 //!    then crop 2 of the same person, with two synthetic fingers of fresh impressions): eight
 //!    pending `duplicate` cases, each with both faces and two finger pairs to draw.
@@ -20,23 +20,17 @@
 //!    the sealed biometrics (embedding, finger templates and features), the sealed person, and
 //!    the whole `records` row plus its evidence rows.
 
-use rayon::prelude::*;
-use registro::biometrics::finger::synthetic::{
-    ImpressionParams, MasterFinger, SyntheticConfig, SyntheticGenerator,
-};
-use registro::biometrics::finger::FingerView;
 use registro::config::Config;
-use registro::db::models::NewRecord;
-use registro::db::schema::records;
 use registro::service::credentials::{self, Created, PasswordChange};
 use registro::service::enrollment::{self, Enrolled, EnrollmentRequest};
-use registro::service::matching::{Extracted, FingerFeatures};
 use registro::service::{auth, loader, Principal, Registro, Role};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::io::{Read, Write};
 use std::time::Instant;
 
-const SEED: u64 = 20261201;
+#[path = "common/synth.rs"]
+mod synth;
+
 const PEOPLE: [&str; 8] = [
     "amy",
     "bernadette",
@@ -47,127 +41,6 @@ const PEOPLE: [&str; 8] = [
     "sheldon",
     "stuart",
 ];
-
-fn masters(id: u64) -> [MasterFinger; 2] {
-    let mut g = SyntheticGenerator::new(
-        SEED ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15),
-        SyntheticConfig::default(),
-    );
-    [g.master(), g.master()]
-}
-
-fn impression(id: u64, visit: u64, m: &MasterFinger) -> FingerView {
-    let mut g = SyntheticGenerator::new(
-        SEED ^ id.wrapping_mul(31) ^ visit.wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 0xabc,
-        SyntheticConfig::default(),
-    );
-    g.render(m, &ImpressionParams::default())
-}
-
-fn finger_json(position: u8, v: &FingerView) -> Value {
-    let minutiae: Vec<Value> = v
-        .minutiae
-        .iter()
-        .map(|m| {
-            let kind = if matches!(
-                m.kind,
-                registro::biometrics::finger::MinutiaKind::Bifurcation
-            ) {
-                "bifurcation"
-            } else {
-                "ending"
-            };
-            json!({"x": m.x, "y": m.y, "angle_deg": m.angle.to_degrees().rem_euclid(360.0),
-                   "type": kind, "quality": m.quality.min(100)})
-        })
-        .collect();
-    json!({"position": position, "format": "minutiae-json", "width": v.width,
-           "height": v.height, "resolution_dpi": 500, "minutiae": minutiae})
-}
-
-/// Writes `n` synthetic people straight to the store (two fingers each, no face), sealed as
-/// the service seals, and adds them to the galleries.
-fn bulk(reg: &Registro, n: u64) -> anyhow::Result<()> {
-    let workers = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
-    let keys = reg.keys();
-    let (mut start, end) = (1_000_000u64, 1_000_000 + n);
-    while start < end {
-        let stop = (start + 2000).min(end);
-        let rows: Vec<(NewRecord, Extracted)> = workers.install(|| {
-            (start..stop)
-                .into_par_iter()
-                .map(|id| {
-                    let [a, b] = masters(id);
-                    let fingers = [(2u8, impression(id, 0, &a)), (7u8, impression(id, 1, &b))]
-                        .into_iter()
-                        .map(|(pos, v)| {
-                            let f = registro::biometrics::finger::FingerFeatures::extract(&v);
-                            FingerFeatures {
-                                position: pos,
-                                format: "minutiae-json".into(),
-                                raw: vec![],
-                                minutiae: f.minutiae_count(),
-                                features: f.to_bytes(),
-                                ..Default::default()
-                            }
-                        })
-                        .collect();
-                    let ex = Extracted {
-                        face: None,
-                        fingers,
-                    };
-                    let rid = format!("rec_bulk{id}");
-                    let rec = NewRecord {
-                        id: rid.clone(),
-                        capture_id: format!("bulk-{id}"),
-                        person_id: format!("per_bulk{id}"),
-                        site: "PA-METETI".into(),
-                        device_id: None,
-                        enrolled_by: "bulk".into(),
-                        captured_at: registro::db::now(),
-                        created_at: registro::db::now(),
-                        sex: Some("F".into()),
-                        nationality: Some("HTI".into()),
-                        age_group: "18-59".into(),
-                        is_minor: Some(false),
-                        doc_index: None,
-                        phone_index: None,
-                        family_index: None,
-                        person_enc: keys
-                            .seal(
-                                &rid,
-                                "person",
-                                br#"{"person":{},"protection":{},"companions":[]}"#,
-                            )
-                            .expect("seal"),
-                        biometrics_enc: enrollment::seal_biometrics(reg, &rid, &ex).expect("seal"),
-                        response_json: "{}".into(),
-                    };
-                    (rec, ex)
-                })
-                .collect()
-        });
-        let seqs: Vec<i64> = reg
-            .db
-            .write(|c| -> Result<Vec<i64>, registro::error::ApiError> {
-                use diesel::prelude::*;
-                rows.iter()
-                    .map(|(r, _)| {
-                        Ok(diesel::insert_into(records::table)
-                            .values(r)
-                            .returning(records::seq)
-                            .get_result::<i64>(c)?)
-                    })
-                    .collect()
-            })
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (seq, (_, ex)) in seqs.iter().zip(&rows) {
-            reg.matcher.insert(*seq, ex);
-        }
-        start = stop;
-    }
-    Ok(())
-}
 
 /// A GET over a plain socket: the status, the headers and the body as sent (chunked transfer
 /// decoded, compression kept), so the bytes on the wire can be counted.
@@ -334,7 +207,8 @@ fn main() -> anyhow::Result<()> {
     loader::load_all(&reg).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let t = Instant::now();
-    bulk(&reg, n_bulk)?;
+    let workers = rayon::ThreadPoolBuilder::new().num_threads(2).build()?;
+    synth::bulk_seed(&reg, &workers, 1_000_000, n_bulk)?;
     println!(
         "bulk: {n_bulk} people in {:.1} s; gallery {} records",
         t.elapsed().as_secs_f64(),
@@ -354,7 +228,6 @@ fn main() -> anyhow::Result<()> {
     let mut enrolled = Vec::new();
     for (j, p) in PEOPLE.iter().enumerate() {
         let id = j as u64;
-        let [a, b] = masters(id);
         for visit in 0..2u64 {
             use base64::Engine;
             let photo = std::fs::read(faces.join(p).join(format!("{p}{}.png", visit + 1)))?;
@@ -365,8 +238,7 @@ fn main() -> anyhow::Result<()> {
                 "person": {"given_names": format!("Persona {j}"), "family_names": format!("Prueba V{visit}"),
                            "nationality": "VEN", "sex": "F", "date_of_birth": "1990-05-05"},
                 "photo": base64::engine::general_purpose::STANDARD.encode(photo),
-                "fingerprints": [finger_json(2, &impression(id, visit * 2, &a)),
-                                 finger_json(7, &impression(id, visit * 2 + 1, &b))]
+                "fingerprints": synth::fingers(id, visit)
             });
             let req: EnrollmentRequest = serde_json::from_value(body)?;
             let Ok(Enrolled::Created(r)) = enrollment::enroll(&reg, &scanner, req) else {
@@ -404,7 +276,6 @@ fn main() -> anyhow::Result<()> {
     {
         use base64::Engine;
         let id = 100 + k as u64;
-        let [a, b] = masters(id);
         let Ok(photo) = std::fs::read(faces.join(format!("{name}.jpg"))) else {
             continue;
         };
@@ -414,7 +285,7 @@ fn main() -> anyhow::Result<()> {
             "site": "PA-DARIEN-LAJASBLANCAS",
             "person": {"given_names": format!("Foto {k}"), "nationality": "VEN", "sex": "F", "age_estimate": 30},
             "photo": base64::engine::general_purpose::STANDARD.encode(&photo),
-            "fingerprints": [finger_json(2, &impression(id, 0, &a)), finger_json(7, &impression(id, 1, &b))]
+            "fingerprints": synth::fingers(id, 0)
         });
         let req: EnrollmentRequest = serde_json::from_value(body)?;
         match enrollment::enroll(&reg, &scanner, req) {
