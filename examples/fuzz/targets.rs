@@ -140,7 +140,7 @@ fn finger_image(data: &[u8]) -> Verdict {
     match finger::decode_gray(data, dpi) {
         Ok(img) => {
             let (w, h) = img.dimensions();
-            let max = finger::MAX_IMAGE_PIXELS_SIDE * 2;
+            let max = finger::MAX_IMAGE_PIXELS_SIDE;
             if w > max || h > max {
                 return Err(format!("{w}x{h} finger image accepted"));
             }
@@ -394,8 +394,9 @@ fn photo_budget(_len: usize) -> usize {
     (intake::MAX_PIXELS as usize) * (8 + 3) + 64 * MIB + 16 * MIB
 }
 fn finger_image_budget(_len: usize) -> usize {
-    // decode_gray: 64 MiB decoder limit, the grey copy, and a rescale to at most 4000 px.
-    64 * MIB + 2 * (4000 * 4000) + 16 * MIB
+    // decode_gray: the 64 MiB decoder limit and the grey copy, or a rescale to at most
+    // 2,000 px a side (a one-channel f32 pass and the output).
+    64 * MIB + 2 * (2000 * 2000) + 4 * (2000 * 2000) + 16 * MIB
 }
 
 const TEMPLATE_DICT: &[&[u8]] = &[

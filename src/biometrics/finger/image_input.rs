@@ -114,6 +114,25 @@ pub fn decode_gray(image_bytes: &[u8], dpi: u16) -> Result<image::GrayImage, Fin
             max: MAX_IMAGE_PIXELS_SIDE,
         });
     }
+    // The same bound holds after rescaling to 500 dpi: a 2,000-px side declared at 250 dpi
+    // would become 4,000 px (8 inches, no finger is that large), and MINDTCT's buffers grow
+    // with the area it is given.
+    let (nw, nh) = rescaled_dimensions(w, h, dpi);
+    if nw > MAX_IMAGE_PIXELS_SIDE || nh > MAX_IMAGE_PIXELS_SIDE {
+        return Err(FingerError::FingerImageTooLarge {
+            width: nw,
+            height: nh,
+            max: MAX_IMAGE_PIXELS_SIDE,
+        });
+    }
+    if (nw as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
+        || (nh as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
+    {
+        return Err(FingerError::FingerImageTooSmall {
+            width: nw,
+            height: nh,
+        });
+    }
     let mut reader = image::ImageReader::new(Cursor::new(image_bytes))
         .with_guessed_format()
         .map_err(|_| FingerError::FingerImageUndecodable)?;
@@ -130,24 +149,85 @@ pub fn decode_gray(image_bytes: &[u8], dpi: u16) -> Result<image::GrayImage, Fin
         },
         _ => FingerError::FingerImageUndecodable,
     })?;
-    let mut gray = img.into_luma8();
-    if dpi != MATCHER_DPI {
-        let k = MATCHER_DPI as f32 / dpi as f32;
-        let (nw, nh) = (
-            ((w as f32 * k).round() as u32).max(1),
-            ((h as f32 * k).round() as u32).max(1),
-        );
-        gray = image::imageops::resize(&gray, nw, nh, image::imageops::FilterType::Triangle);
+    let gray = img.into_luma8();
+    if (nw, nh) == (w, h) {
+        return Ok(gray);
     }
-    if (w as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
-        || (h as usize) < fprint_mindtct::MIN_DETECTABLE_DIM
-    {
-        return Err(FingerError::FingerImageTooSmall {
-            width: w,
-            height: h,
-        });
+    let px = rescale_gray(gray.as_raw(), w, h, nw, nh);
+    drop(gray);
+    Ok(image::GrayImage::from_raw(nw, nh, px).expect("nw * nh pixels"))
+}
+
+/// The size of a `w`×`h` image taken at `dpi` once brought to 500 dpi.
+fn rescaled_dimensions(w: u32, h: u32, dpi: u16) -> (u32, u32) {
+    if dpi == MATCHER_DPI {
+        return (w, h);
     }
-    Ok(gray)
+    let k = MATCHER_DPI as f32 / dpi as f32;
+    (
+        ((w as f32 * k).round() as u32).max(1),
+        ((h as f32 * k).round() as u32).max(1),
+    )
+}
+
+/// Separable linear (triangle-filter) rescaling of a grey image, vertical pass first, with the
+/// arithmetic of `image::imageops::resize(.., FilterType::Triangle)` (the same weights, sums
+/// in the same order, rounding to nearest), so that its output is the same pixel for pixel
+/// (a test holds them equal). It exists for memory: `image`'s resize keeps its intermediate
+/// image as four `f32` channels (16 bytes a pixel, 128 MB for a 2,000 × 4,000 pass); this one
+/// keeps one (4 bytes a pixel, at most 16 MB within the side limits).
+fn rescale_gray(src: &[u8], w: u32, h: u32, nw: u32, nh: u32) -> Vec<u8> {
+    let (w, h, nw, nh) = (w as usize, h as usize, nw as usize, nh as usize);
+    let mut mid = vec![0f32; w * nh];
+    let mut ws = Vec::new();
+    for oy in 0..nh {
+        let left = triangle_weights(h, nh, oy, &mut ws);
+        let row = &mut mid[oy * w..(oy + 1) * w];
+        for (x, out) in row.iter_mut().enumerate() {
+            let mut t = 0f32;
+            for (i, wt) in ws.iter().enumerate() {
+                t += src[(left + i) * w + x] as f32 * wt;
+            }
+            *out = t;
+        }
+    }
+    let mut out = vec![0u8; nw * nh];
+    for ox in 0..nw {
+        let left = triangle_weights(w, nw, ox, &mut ws);
+        for y in 0..nh {
+            let row = &mid[y * w..(y + 1) * w];
+            let mut t = 0f32;
+            for (i, wt) in ws.iter().enumerate() {
+                t += row[left + i] * wt;
+            }
+            out[y * nw + ox] = t.clamp(0.0, 255.0).round() as u8;
+        }
+    }
+    out
+}
+
+/// The normalised triangle-filter weights of output sample `o` of `n_out` taken from `n_in`
+/// input samples, in `ws`; returns the first input sample they apply to.
+fn triangle_weights(n_in: usize, n_out: usize, o: usize, ws: &mut Vec<f32>) -> usize {
+    let ratio = n_in as f32 / n_out as f32;
+    let sratio = if ratio < 1.0 { 1.0 } else { ratio };
+    let support = sratio; // the triangle's support is 1 input sample, widened when shrinking
+    let centre = (o as f32 + 0.5) * ratio;
+    let left = ((centre - support).floor() as i64).clamp(0, n_in as i64 - 1);
+    let right = ((centre + support).ceil() as i64).clamp(left + 1, n_in as i64);
+    let centre = centre - 0.5;
+    ws.clear();
+    let mut sum = 0.0;
+    for i in left..right {
+        let x = ((i as f32 - centre) / sratio).abs();
+        let wt = if x < 1.0 { 1.0 - x } else { 0.0 };
+        ws.push(wt);
+        sum += wt;
+    }
+    for wt in ws.iter_mut() {
+        *wt /= sum;
+    }
+    left as usize
 }
 
 /// Number of `BLOCK`×`BLOCK` blocks whose grey-level standard deviation is at least
@@ -255,6 +335,38 @@ mod tests {
         assert_eq!(
             extract_from_image(1, &cut).unwrap_err().code(),
             "finger_image_undecodable"
+        );
+    }
+
+    #[test]
+    fn rescaling_is_images_triangle_resize_pixel_for_pixel() {
+        let (w, h) = (97, 61);
+        let mut seed = 7u32;
+        let src = image::GrayImage::from_fn(w, h, |_, _| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            image::Luma([(seed >> 24) as u8])
+        });
+        for (nw, nh) in [(85, 54), (194, 122), (49, 31), (110, 61), (97, 70)] {
+            let ours = rescale_gray(src.as_raw(), w, h, nw, nh);
+            let theirs =
+                image::imageops::resize(&src, nw, nh, image::imageops::FilterType::Triangle);
+            assert_eq!(ours, theirs.into_raw(), "{nw}x{nh}");
+        }
+    }
+
+    #[test]
+    fn the_side_limit_holds_after_rescaling() {
+        // 1,200 px at 250 dpi is 2,400 px at 500 dpi: refused before decoding.
+        let wide = png(1200, 300, |x, _| ((x / 4) % 2 * 200) as u8);
+        let e = decode_gray(&wide, 250).unwrap_err();
+        assert_eq!(e.code(), "finger_image_too_large");
+        assert_eq!(decode_gray(&wide, 500).unwrap().dimensions(), (1200, 300));
+        assert_eq!(decode_gray(&wide, 1000).unwrap().dimensions(), (600, 150));
+        // 40 px at 1000 dpi is 20 px at 500 dpi, too small for MINDTCT.
+        let small = png(40, 40, |x, _| ((x / 4) % 2 * 200) as u8);
+        assert_eq!(
+            decode_gray(&small, 1000).unwrap_err().code(),
+            "finger_image_too_small"
         );
     }
 
