@@ -15,9 +15,10 @@
 //!   test faces) and two synthetic fingers. Per level: admitted requests per second, p50, p95
 //!   and p99 of admitted requests (ms), and the share refused with `503 overloaded`.
 //! * `soak_secs` (default 0): then identify at `soak_concurrency` clients for that long,
-//!   paced at `REGISTRO_SOAK_RATE` requests/s when set (e.g. 80 % of the saturated rate),
-//!   printing the process RSS at the start, every minute and at the end, and every status
-//!   that is not 200 or `503 overloaded`.
+//!   paced at `REGISTRO_SOAK_RATE` requests/s when set, or at a share of the best identify
+//!   rate measured above in the same run with `REGISTRO_SOAK_RATE=80%`; printing the process
+//!   RSS and the admitted, refused and other answers so far at the start and every minute,
+//!   and at the end every status that is not 200 or `503 overloaded`.
 //!
 //! The server runs in this process with the defaults of `registro serve` (`--max-queue 256`,
 //! `--max-wait-ms 5000`) unless `REGISTRO_MAX_QUEUE` / `REGISTRO_MAX_WAIT_MS` say otherwise.
@@ -43,9 +44,18 @@ struct Outcome {
     secs: f64,
 }
 
+/// Running totals of a run, read while it goes on (the soak prints them every minute).
+#[derive(Default)]
+struct Live {
+    admitted: AtomicU64,
+    refused: AtomicU64,
+    other: AtomicU64,
+}
+
 /// `clients` closed-loop clients for `secs`, each sending `make(n)` bodies to `path`. With a
 /// `rate` (requests per second over all clients), the `k`-th request of the run is not sent
 /// before `k / rate` seconds: an open-loop pace, as long as the clients keep up.
+#[allow(clippy::too_many_arguments)]
 fn run(
     base: &str,
     key: &str,
@@ -54,6 +64,7 @@ fn run(
     secs: f64,
     rate: Option<f64>,
     make: &(dyn Fn(u64) -> Value + Sync),
+    live: &Live,
 ) -> Outcome {
     let stop = AtomicBool::new(false);
     let paced = AtomicU64::new(0);
@@ -88,14 +99,24 @@ fn run(
                         .send_json(&body);
                     let ms = t0.elapsed().as_secs_f64() * 1000.0;
                     match r.map(|r| r.status().as_u16()) {
-                        Ok(200) | Ok(201) => lat.lock().unwrap().push(ms),
+                        Ok(200) | Ok(201) => {
+                            live.admitted.fetch_add(1, Ordering::Relaxed);
+                            lat.lock().unwrap().push(ms)
+                        }
                         Ok(503) => {
+                            live.refused.fetch_add(1, Ordering::Relaxed);
                             refused.fetch_add(1, Ordering::Relaxed);
                             // Honour Retry-After loosely: a device would back off.
                             std::thread::sleep(Duration::from_millis(200));
                         }
-                        Ok(s) => other.lock().unwrap().push(s),
-                        Err(_) => other.lock().unwrap().push(0),
+                        Ok(s) => {
+                            live.other.fetch_add(1, Ordering::Relaxed);
+                            other.lock().unwrap().push(s)
+                        }
+                        Err(_) => {
+                            live.other.fetch_add(1, Ordering::Relaxed);
+                            other.lock().unwrap().push(0)
+                        }
                     }
                 }
             });
@@ -111,7 +132,8 @@ fn run(
     }
 }
 
-fn report(kind: &str, gallery: usize, clients: usize, o: &mut Outcome) {
+/// Prints one level's figures; returns its admitted requests per second.
+fn report(kind: &str, gallery: usize, clients: usize, o: &mut Outcome) -> f64 {
     let admitted = o.latencies_ms.len();
     let total = admitted as u64 + o.refused + o.other.len() as u64;
     let mut other: std::collections::BTreeMap<u16, usize> = Default::default();
@@ -129,6 +151,7 @@ fn report(kind: &str, gallery: usize, clients: usize, o: &mut Outcome) {
     );
     // Redirected to a file, stdout is block-buffered: show each level as it ends.
     std::io::Write::flush(&mut std::io::stdout()).ok();
+    admitted as f64 / o.secs
 }
 
 fn main() -> anyhow::Result<()> {
@@ -292,6 +315,7 @@ fn main() -> anyhow::Result<()> {
         })
         .collect();
     let checkin = |n: u64| checkin_probes[n as usize % checkin_probes.len()].clone();
+    let mut identify_saturated = 0.0f64;
     for kind in &kinds {
         for &c in &levels {
             let (path, label, make): (&str, &str, &(dyn Fn(u64) -> Value + Sync)) =
@@ -301,18 +325,35 @@ fn main() -> anyhow::Result<()> {
                     "checkin" => ("/api/v1/checkin", "checkin 2 fingers", &checkin),
                     other => anyhow::bail!("unknown kind {other}"),
                 };
-            let mut o = run(&base, &key, path, c, secs, None, make);
-            report(label, reg.matcher.len(), c, &mut o);
+            let mut o = run(&base, &key, path, c, secs, None, make, &Live::default());
+            let per_s = report(label, reg.matcher.len(), c, &mut o);
+            if kind == "identify" {
+                identify_saturated = identify_saturated.max(per_s);
+            }
         }
     }
     if soak_secs > 0.0 {
-        let rate: Option<f64> = std::env::var("REGISTRO_SOAK_RATE")
-            .ok()
-            .and_then(|v| v.parse().ok());
+        // REGISTRO_SOAK_RATE: requests/s, or `F%` for F % of the best identify rate this run
+        // measured above (the saturated rate on this machine, now).
+        let rate: Option<f64> = match std::env::var("REGISTRO_SOAK_RATE") {
+            Ok(v) if v.ends_with('%') => {
+                let f: f64 = v.trim_end_matches('%').parse()?;
+                anyhow::ensure!(
+                    identify_saturated > 0.0,
+                    "a soak rate in % needs identify in REGISTRO_LOAD_KINDS"
+                );
+                Some(identify_saturated * f / 100.0)
+            }
+            Ok(v) => Some(v.parse()?),
+            Err(_) => None,
+        };
         let start = rss_mib();
-        println!("soak start: RSS {start:.0} MiB, rate {rate:?}/s, {soak_clients} clients");
-        // RSS once a minute, to show the curve and not only its ends.
+        println!(
+            "soak start: RSS {start:.0} MiB, rate {rate:?}/s (saturated identify {identify_saturated:.1}/s), {soak_clients} clients"
+        );
+        // RSS and the running totals once a minute, to show the curve and not only its ends.
         let done = AtomicBool::new(false);
+        let live = Live::default();
         let mut o = std::thread::scope(|s| {
             s.spawn(|| {
                 let t = Instant::now();
@@ -320,7 +361,13 @@ fn main() -> anyhow::Result<()> {
                 while !done.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(500));
                     if t.elapsed().as_secs_f64() >= next {
-                        println!("soak {next:.0} s: RSS {:.0} MiB", rss_mib());
+                        println!(
+                            "soak {next:.0} s: RSS {:.0} MiB, admitted {}, refused {}, other {}",
+                            rss_mib(),
+                            live.admitted.load(Ordering::Relaxed),
+                            live.refused.load(Ordering::Relaxed),
+                            live.other.load(Ordering::Relaxed),
+                        );
                         std::io::Write::flush(&mut std::io::stdout()).ok();
                         next += 60.0;
                     }
@@ -334,6 +381,7 @@ fn main() -> anyhow::Result<()> {
                 soak_secs,
                 rate,
                 &identify,
+                &live,
             );
             done.store(true, Ordering::Relaxed);
             o
