@@ -103,6 +103,9 @@ pub fn decode_gray(image_bytes: &[u8], dpi: u16) -> Result<image::GrayImage, Fin
     if reader.format().is_none() {
         return Err(FingerError::FingerImageUndecodable);
     }
+    if reader.format() == Some(image::ImageFormat::Tiff) && !tiff_entries_fit(image_bytes) {
+        return Err(FingerError::FingerImageUndecodable);
+    }
     // Read the header only, so that an oversized image is rejected before any pixel buffer.
     let (w, h) = reader
         .into_dimensions()
@@ -156,6 +159,73 @@ pub fn decode_gray(image_bytes: &[u8], dpi: u16) -> Result<image::GrayImage, Fin
     let px = rescale_gray(gray.as_raw(), w, h, nw, nh);
     drop(gray);
     Ok(image::GrayImage::from_raw(nw, nh, px).expect("nw * nh pixels"))
+}
+
+/// Whether every entry of every image file directory of a TIFF file declares no more value
+/// bytes than the file holds (classic TIFF, at most 8 directories). The `tiff` decoder
+/// reserves room for an entry's declared count while it reads the header, before any limit
+/// applies (up to 256 MiB of values for a 1 KiB file, as the fuzzer found); a count that the
+/// file cannot hold is malformed anyway.
+fn tiff_entries_fit(b: &[u8]) -> bool {
+    let le = match b.get(0..4) {
+        Some(b"II*\0") => true,
+        Some(b"MM\0*") => false,
+        _ => return false, // BigTIFF or not TIFF
+    };
+    let u16_at = |o: usize| {
+        b.get(o..o.checked_add(2)?).map(|s| {
+            if le {
+                u16::from_le_bytes([s[0], s[1]])
+            } else {
+                u16::from_be_bytes([s[0], s[1]])
+            }
+        })
+    };
+    let u32_at = |o: usize| {
+        b.get(o..o.checked_add(4)?).map(|s| {
+            let a = [s[0], s[1], s[2], s[3]];
+            if le {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        })
+    };
+    let len = b.len() as u64;
+    let Some(mut ifd) = u32_at(4) else {
+        return false;
+    };
+    for _ in 0..8 {
+        if ifd == 0 {
+            return true;
+        }
+        let off = ifd as usize;
+        let Some(n) = u16_at(off) else {
+            return false;
+        };
+        for i in 0..n as usize {
+            let e = off + 2 + 12 * i;
+            let (Some(kind), Some(count), Some(at)) = (u16_at(e + 2), u32_at(e + 4), u32_at(e + 8))
+            else {
+                return false;
+            };
+            let unit: u64 = match kind {
+                3 | 8 => 2,
+                4 | 9 | 11 | 13 => 4,
+                5 | 10 | 12 | 16 | 17 | 18 => 8,
+                _ => 1,
+            };
+            let bytes = count as u64 * unit;
+            if bytes > len || (bytes > 4 && at as u64 + bytes > len) {
+                return false;
+            }
+        }
+        let Some(next) = u32_at(off + 2 + 12 * n as usize) else {
+            return false;
+        };
+        ifd = next;
+    }
+    ifd == 0
 }
 
 /// The size of a `w`×`h` image taken at `dpi` once brought to 500 dpi.
@@ -352,6 +422,27 @@ mod tests {
                 image::imageops::resize(&src, nw, nh, image::imageops::FilterType::Triangle);
             assert_eq!(ours, theirs.into_raw(), "{nw}x{nh}");
         }
+    }
+
+    #[test]
+    fn a_tiff_entry_declaring_more_values_than_the_file_holds_is_refused_before_decoding() {
+        let mut tiff = Vec::new();
+        image::GrayImage::from_fn(64, 48, |x, y| image::Luma([((x * 5 + y * 3) % 256) as u8]))
+            .write_to(&mut Cursor::new(&mut tiff), image::ImageFormat::Tiff)
+            .unwrap();
+        assert!(tiff_entries_fit(&tiff));
+        assert_eq!(decode_gray(&tiff, 500).unwrap().dimensions(), (64, 48));
+        // Give the first entry of the first directory a count of 8 M shorts.
+        let ifd = u32::from_le_bytes(tiff[4..8].try_into().unwrap()) as usize;
+        assert_eq!(&tiff[0..2], b"II");
+        let mut bad = tiff.clone();
+        bad[ifd + 2 + 2..ifd + 2 + 4].copy_from_slice(&3u16.to_le_bytes());
+        bad[ifd + 2 + 4..ifd + 2 + 8].copy_from_slice(&8_061_953u32.to_le_bytes());
+        assert!(!tiff_entries_fit(&bad));
+        assert_eq!(
+            decode_gray(&bad, 500).unwrap_err().code(),
+            "finger_image_undecodable"
+        );
     }
 
     #[test]
