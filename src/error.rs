@@ -72,6 +72,19 @@ impl ApiError {
         }
     }
 
+    /// `503 index_key_changed`: the store's blind indexes were re-keyed (`registro keys
+    /// rotate-index`) after this node started; it must restart with the new index key file
+    /// before it writes an index again.
+    pub fn index_key_changed() -> Self {
+        ApiError::Fault {
+            code: "index_key_changed",
+            message: "the blind-index key of this store changed; this node must be restarted \
+                      with the new index key file"
+                .into(),
+            retry_after: None,
+        }
+    }
+
     /// `507 storage_full`: the store has no room; nothing was written.
     pub fn storage_full() -> Self {
         ApiError::Fault {
@@ -107,7 +120,9 @@ pub fn status_for_code(code: &str) -> StatusCode {
         "record_deleted" => StatusCode::GONE,
         "window_not_whole_months" => StatusCode::BAD_REQUEST,
         "storage_full" => StatusCode::INSUFFICIENT_STORAGE,
-        "database_unavailable" | "overloaded" => StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable" | "overloaded" | "index_key_changed" => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         "no_photo" => StatusCode::NOT_FOUND,
         "csrf_failed" => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,

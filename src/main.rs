@@ -144,7 +144,9 @@ enum KeysCommand {
     /// Add a new checkpoint signing key to the audit key file (the chain key stays; old
     /// checkpoints keep verifying). Restart the nodes to sign with it.
     RotateAudit,
-    /// Refused: a new blind-index key needs an offline re-index of every record.
+    /// A new blind-index key and every record re-indexed with it, in one transaction. Stop
+    /// the other nodes first and restart them with the new index key file; run it again to
+    /// finish an interrupted rotation.
     RotateIndex,
 }
 
@@ -276,7 +278,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Keys {
             command: KeysCommand::RotateIndex,
-        } => keys::rotate_index()?,
+        } => {
+            // The database and the key files only: no gallery is loaded, no node started.
+            let db = registro::db::Db::open(&cfg.database_url, 1)?;
+            let ring = registro::crypto::KeyRing::open_files(&cfg.key_paths(), false, false)?;
+            let done = keys::rotate_index(&db, &ring)?;
+            println!("{}", serde_json::to_string(&done)?);
+        }
         Command::Backup { dir } => {
             let db = registro::db::Db::open(&cfg.database_url, 1)?;
             let ring = registro::crypto::KeyRing::open_files(&cfg.key_paths(), false, false)?;

@@ -238,7 +238,98 @@ fn a_store_from_before_separate_key_files_keeps_verifying_and_rotates_its_audit_
         assert_eq!(sig, Some(true), "checkpoint {} verifies", cp.seq);
         assert!(v.chain_ok && v.checkpoint_ok == Some(true));
     }
-    // A blind-index rotation is refused with a clear error.
-    let err = keys::rotate_index().unwrap_err().to_string();
-    assert!(err.contains("index_rotation_unsupported"), "{err}");
+}
+
+/// Records whose phone's blind index under `ring` is that of `phone`.
+fn phone_hits(reg: &Registro, ring: &KeyRing, phone: &str) -> i64 {
+    use diesel::prelude::*;
+    use registro::db::schema::records;
+    let idx = ring
+        .blind_index(registro::crypto::IndexedField::Phone, phone)
+        .unwrap();
+    reg.db
+        .read(|c| -> anyhow::Result<i64> {
+            Ok(records::table
+                .filter(records::phone_index.eq(idx))
+                .count()
+                .get_result::<i64>(c)?)
+        })
+        .unwrap()
+}
+
+#[test]
+fn the_index_key_rotates_in_one_transaction_and_a_node_with_the_old_key_refuses_to_write() {
+    let dir = temp_dir();
+    let url = fresh_database(&dir);
+    let cfg = test_config(&dir, &url);
+    let app = TestApp::start_on(dir.clone(), url.clone(), cfg.clone());
+    let scanner = app.device("PA-DARIEN-LAJASBLANCAS");
+    for (i, phone) in ["+507 6000 3333", "+507 6000 4444"].iter().enumerate() {
+        let r = app.post(
+            "/api/v1/enrollments",
+            Some(&scanner),
+            &enrollment(&format!("idx-{i}"), 31 + i as u64, json!({"phone": phone})),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let paths = cfg.key_paths();
+    let old_text = std::fs::read_to_string(&paths.index).unwrap();
+    let old_ring = KeyRing::open_files(&paths, false, false).unwrap();
+
+    let done = keys::rotate_index(&app.reg.db, &old_ring).unwrap();
+    assert_eq!((done.reindexed, done.finished_interrupted), (2, false));
+    let new_text = std::fs::read_to_string(&paths.index).unwrap();
+    assert_ne!(new_text, old_text, "a new key is in the index key file");
+    assert_eq!(mode(&paths.index), 0o600);
+    assert!(!KeyRing::staged_index_path(&paths).exists());
+
+    // The node that started with the old key must not write an index under it.
+    let r = app.post(
+        "/api/v1/enrollments",
+        Some(&scanner),
+        &enrollment("idx-stale", 41, json!({"phone": "+507 6000 5555"})),
+    );
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "index_key_changed");
+
+    // A node restarted with the new file finds each record under the new key only, and the
+    // refused enrollment left nothing.
+    let restarted = Registro::open(cfg.clone()).expect("starts with the new index key");
+    let ring = restarted.keys();
+    assert_eq!(phone_hits(&restarted, &ring, "50760003333"), 1);
+    assert_eq!(phone_hits(&restarted, &ring, "50760004444"), 1);
+    assert_eq!(phone_hits(&restarted, &old_ring, "50760003333"), 0);
+    assert_eq!(phone_hits(&restarted, &ring, "50760005555"), 0);
+    assert!(chain_ok(&restarted, &ring));
+    drop(restarted);
+
+    // Interrupted after its transaction committed, before the rename: the old file is
+    // back in place and the new key only staged. The store refuses to start, and running
+    // the command again finishes the rotation.
+    let staged = KeyRing::staged_index_path(&paths);
+    std::fs::write(&staged, &new_text).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::write(&paths.index, &old_text).unwrap();
+    let err = Registro::open(cfg.clone())
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("run it again"), "{err}");
+    let ring = KeyRing::open_files(&paths, false, false).unwrap();
+    let done = keys::rotate_index(&app.reg.db, &ring).unwrap();
+    assert!(done.finished_interrupted);
+    assert_eq!(std::fs::read_to_string(&paths.index).unwrap(), new_text);
+
+    // Interrupted before it committed: a staged key the database does not use is thrown
+    // away, and the rotation starts over from the key in use.
+    let ring = KeyRing::open_files(&paths, false, false).unwrap();
+    ring.stage_index_key().unwrap();
+    drop(Registro::open(cfg.clone()).expect("a staged key alone changes nothing"));
+    let done = keys::rotate_index(&app.reg.db, &ring).unwrap();
+    assert_eq!((done.reindexed, done.finished_interrupted), (2, false));
+    let again = Registro::open(cfg).expect("starts after the second rotation");
+    assert_eq!(phone_hits(&again, &again.keys(), "50760004444"), 1);
 }

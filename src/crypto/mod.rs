@@ -23,7 +23,7 @@
 //! * Blind indexes are HMAC-SHA256 of the normalised value under a per-field index key. They
 //!   are deliberately *not* changed by `keys rotate`: rotation re-seals every ciphertext, while
 //!   exact search keeps working for readers during and after it. (Changing the index key means
-//!   re-indexing every row; `keys rotate-index` refuses and says so.)
+//!   re-indexing every row: `keys rotate-index`, offline, in one transaction.)
 //! * A check value per key id is kept in the database (`meta`), so starting with the wrong key
 //!   file is refused before anything is read or written.
 
@@ -575,6 +575,84 @@ impl KeyRing {
         ring.audit = audit;
         ring.audit_source = KeySource::File;
         Ok((ring, next))
+    }
+}
+
+impl KeyRing {
+    /// Where `registro keys rotate-index` stages the new blind-index key before it re-indexes:
+    /// `<index key file>.new`.
+    pub fn staged_index_path(paths: &KeyPaths) -> PathBuf {
+        let mut name = paths.index.file_name().unwrap_or_default().to_os_string();
+        name.push(".new");
+        paths.index.with_file_name(name)
+    }
+
+    /// The ring with the staged index key (data and audit keys as this ring's), if a key is
+    /// staged.
+    pub fn staged_index_ring(&self) -> Result<Option<KeyRing>, CryptoError> {
+        let Some(paths) = &self.paths else {
+            return Err(key_error(&self.path, "this key ring has no index key file"));
+        };
+        let staged = Self::staged_index_path(paths);
+        if !staged.exists() {
+            return Ok(None);
+        }
+        let entries = parse_key_file(&read_private(&staged)?).map_err(|r| key_error(&staged, r))?;
+        if entries.len() != 1 {
+            return Err(key_error(
+                &staged,
+                "an index key file holds exactly one key",
+            ));
+        }
+        let mut ring = self.reload()?;
+        ring.index_keys = index_keys_from(&entries[0].1);
+        ring.index_source = KeySource::File;
+        Ok(Some(ring))
+    }
+
+    /// Writes a fresh blind-index key to the staged file (mode 0600, fsynced) and returns the
+    /// ring that indexes with it.
+    pub fn stage_index_key(&self) -> Result<KeyRing, CryptoError> {
+        let Some(paths) = &self.paths else {
+            return Err(key_error(&self.path, "this key ring has no index key file"));
+        };
+        write_private(
+            &Self::staged_index_path(paths),
+            &format!(
+                "# registro blind-index key: <kid>:<hex>. Changing it means re-indexing.\n1:{}\n",
+                hex::encode(random_key())
+            ),
+        )?;
+        self.staged_index_ring()?
+            .ok_or_else(|| key_error(&paths.index, "the staged key vanished"))
+    }
+
+    /// Moves the staged index key file over the index key file (a rename, then an fsync of
+    /// the directory), once the database indexes with it.
+    pub fn commit_staged_index_key(&self) -> Result<(), CryptoError> {
+        let Some(paths) = &self.paths else {
+            return Err(key_error(&self.path, "this key ring has no index key file"));
+        };
+        std::fs::rename(Self::staged_index_path(paths), &paths.index)
+            .map_err(|e| key_error(&paths.index, e.to_string()))?;
+        if let Some(dir) = paths.index.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| key_error(&paths.index, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Removes a staged index key that the database never came to use (a rotation
+    /// interrupted before its transaction committed).
+    pub fn discard_staged_index_key(&self) -> Result<(), CryptoError> {
+        if let Some(paths) = &self.paths {
+            let staged = Self::staged_index_path(paths);
+            if staged.exists() {
+                std::fs::remove_file(&staged).map_err(|e| key_error(&staged, e.to_string()))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -80,6 +80,23 @@ pub struct SealedPerson {
     pub companions: Vec<Companion>,
 }
 
+/// A person's three blind indexes (document number, phone, family names) under `keys`; the
+/// record's `doc_index`, `phone_index` and `family_index` columns.
+pub fn blind_indexes(keys: &crate::crypto::KeyRing, p: &Person) -> [Option<String>; 3] {
+    [
+        p.document
+            .as_ref()
+            .and_then(|d| d.number.as_deref())
+            .and_then(|n| keys.blind_index(IndexedField::DocumentNumber, n)),
+        p.phone
+            .as_deref()
+            .and_then(|n| keys.blind_index(IndexedField::Phone, n)),
+        p.family_names
+            .as_deref()
+            .and_then(|n| keys.blind_index(IndexedField::FamilyNames, n)),
+    ]
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FingerQuality {
     pub position: u8,
@@ -559,23 +576,11 @@ fn enroll_unfiltered(
         Some(ev) => super::case_evidence::seal(&keys, &record_id, &ev)?,
         None => vec![],
     };
-    let p = &v.sealed.person;
-    let doc_index = p
-        .document
-        .as_ref()
-        .and_then(|d| d.number.as_deref())
-        .and_then(|n| keys.blind_index(IndexedField::DocumentNumber, n));
-    let phone_index = p
-        .phone
-        .as_deref()
-        .and_then(|n| keys.blind_index(IndexedField::Phone, n));
-    let family_index = p
-        .family_names
-        .as_deref()
-        .and_then(|n| keys.blind_index(IndexedField::FamilyNames, n));
+    let [doc_index, phone_index, family_index] = blind_indexes(&keys, &v.sealed.person);
     let quality = Quality::of(&ex, reg.matcher.limits());
 
     let result = reg.db.write(|c| -> ApiResult<(i64, EnrollmentResponse)> {
+        super::keys::ensure_index_key(c, &keys)?;
         if stored_answer(c, &v.capture_id)?.is_some() {
             // A concurrent retry won the race; answer from its record below.
             return Err(ApiError::client("conflict", "capture already enrolled"));

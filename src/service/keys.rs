@@ -50,10 +50,15 @@ fn check_one(
         Some(_) => anyhow::bail!(
             "the {what} key ({}{}) is not the one this database uses: refusing to start. \
              Use the {what} key file this database was created with (or, for a store created \
-             before separate key files, no {what} key file at all).",
+             before separate key files, no {what} key file at all){}.",
             source(from),
             file.map(|f| format!(", {}", f.display()))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if key == INDEX_CHECK {
+                "; if `registro keys rotate-index` was interrupted, run it again to finish it"
+            } else {
+                ""
+            }
         ),
         None => {
             diesel::insert_into(meta::table)
@@ -132,15 +137,138 @@ pub fn rotate_audit(db: &Db, ring: &KeyRing) -> anyhow::Result<(u32, [u8; 32])> 
     Ok((kid, ring.checkpoint_public_key()))
 }
 
-/// `registro keys rotate-index`: refused. A new blind-index key means recomputing every
-/// record's index columns from its sealed person while no node writes with the old key;
-/// until that offline re-index exists, the command says so instead of half-doing it.
-pub fn rotate_index() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "index_rotation_unsupported: a new blind-index key needs every record re-indexed with \
-         all nodes stopped, which this version does not do. Keep the index key file; if it \
-         leaked, see README, Security model, Keys."
-    )
+/// Inside a write transaction that stores blind indexes: refuses when the store's index key
+/// is no longer this node's (another process ran `registro keys rotate-index` since this node
+/// started), so that no index computed with the old key is written after a re-key. One read
+/// of one `meta` row by its key.
+pub fn ensure_index_key(
+    conn: &mut crate::db::DbConn,
+    ring: &KeyRing,
+) -> crate::error::ApiResult<()> {
+    let stored: Option<String> = meta::table
+        .filter(meta::key.eq(INDEX_CHECK))
+        .select(meta::value)
+        .first(conn)
+        .optional()?;
+    match stored {
+        Some(s) if !crate::crypto::ct_eq(&s, &ring.index_check()) => {
+            Err(crate::error::ApiError::index_key_changed())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What `registro keys rotate-index` did.
+#[derive(Debug, serde::Serialize)]
+pub struct IndexRotation {
+    /// Records whose three index columns were recomputed.
+    pub reindexed: usize,
+    /// Whether this run only finished a rotation that an earlier run had committed to the
+    /// database but not yet moved into the index key file.
+    pub finished_interrupted: bool,
+}
+
+/// `registro keys rotate-index`: a new blind-index key, and every live record's three index
+/// columns recomputed with it from its sealed person, in **one** write transaction (so the
+/// store never holds indexes under two keys; on PostgreSQL the write lock makes every other
+/// node's writes wait for it). Steps, each safe to interrupt:
+///
+/// 1. the new key is written to `<index key file>.new` (0600, fsynced);
+/// 2. the transaction re-indexes every record and stores the new key's check value;
+/// 3. the staged file is renamed over the index key file.
+///
+/// Run again after an interruption: a staged key the database already uses (crash between 2
+/// and 3) is moved into place; one it does not use (crash before 2 committed) is discarded
+/// and the rotation starts over. Stop the other nodes first: a node still running with the
+/// old key refuses to write (`503 index_key_changed`, [`ensure_index_key`]) until it is
+/// restarted with the new file, and its exact searches find nothing new meanwhile.
+pub fn rotate_index(db: &Db, ring: &KeyRing) -> anyhow::Result<IndexRotation> {
+    let stored = || -> anyhow::Result<Option<String>> {
+        db.read(|c| -> anyhow::Result<Option<String>> {
+            Ok(meta::table
+                .filter(meta::key.eq(INDEX_CHECK))
+                .select(meta::value)
+                .first(c)
+                .optional()?)
+        })
+    };
+    if let Some(staged) = ring.staged_index_ring()? {
+        if stored()?.is_some_and(|s| crate::crypto::ct_eq(&s, &staged.index_check())) {
+            staged.commit_staged_index_key()?;
+            return Ok(IndexRotation {
+                reindexed: 0,
+                finished_interrupted: true,
+            });
+        }
+        ring.discard_staged_index_key()?;
+    }
+    let old_check = ring.index_check();
+    if let Some(s) = stored()? {
+        if !crate::crypto::ct_eq(&s, &old_check) {
+            anyhow::bail!(
+                "the blind-index key file is not the one this database uses: refusing to re-index"
+            );
+        }
+    }
+    let new = ring.stage_index_key()?;
+    let reindexed = db.write(|c| -> anyhow::Result<usize> {
+        // Checked again under the write lock: another rotation may have committed meanwhile.
+        ensure_index_key(c, ring).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut n = 0usize;
+        let mut after = 0i64;
+        loop {
+            let batch: Vec<(i64, String, Vec<u8>)> = records::table
+                .filter(records::seq.gt(after))
+                .filter(records::deleted_at.is_null())
+                .order(records::seq.asc())
+                .limit(500)
+                .select((records::seq, records::id, records::person_enc))
+                .load(c)?;
+            let Some(last) = batch.last().map(|b| b.0) else {
+                break;
+            };
+            for (seq, id, sealed) in &batch {
+                if sealed.is_empty() {
+                    continue;
+                }
+                let person: super::enrollment::SealedPerson =
+                    serde_json::from_slice(&ring.open(id, "person", sealed)?)?;
+                let [doc, phone, family] = super::enrollment::blind_indexes(&new, &person.person);
+                diesel::update(records::table.filter(records::seq.eq(seq)))
+                    .set((
+                        records::doc_index.eq(doc),
+                        records::phone_index.eq(phone),
+                        records::family_index.eq(family),
+                    ))
+                    .execute(c)?;
+                n += 1;
+            }
+            after = last;
+        }
+        let check = new.index_check();
+        let updated = diesel::update(meta::table.filter(meta::key.eq(INDEX_CHECK)))
+            .set(meta::value.eq(&check))
+            .execute(c)?;
+        if updated == 0 {
+            diesel::insert_into(meta::table)
+                .values((meta::key.eq(INDEX_CHECK), meta::value.eq(&check)))
+                .execute(c)?;
+        }
+        Ok(n)
+    });
+    let reindexed = match reindexed {
+        Ok(n) => n,
+        Err(e) => {
+            // Nothing committed: the staged key is not the database's.
+            ring.discard_staged_index_key()?;
+            return Err(e);
+        }
+    };
+    new.commit_staged_index_key()?;
+    Ok(IndexRotation {
+        reindexed,
+        finished_interrupted: false,
+    })
 }
 
 /// Adds a new key to the key file and re-seals every ciphertext under it, in small batches.
