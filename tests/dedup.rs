@@ -364,4 +364,24 @@ fn bad_biometrics_are_coded_422s() {
         id.text
     );
     assert_eq!(app.count("records"), before + 1);
+    // The declared resolution is honoured: the same pixels declared at 250 dpi are twice the
+    // size at 500 and give other minutiae; an implausible resolution is taken as 500.
+    let minutiae_at = |capture: &str, dpi: u16| {
+        let r = app.post(
+            "/api/v1/enrollments",
+            Some(&scanner),
+            &json!({"capture_id": capture, "site": "PA-METETI",
+            "fingerprints": [{"position": 2, "format": "image", "resolution_dpi": dpi,
+                "image": b64(&std::fs::read(fixture("fingers/fvc/101_1.tif")).unwrap())}]}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["quality"]["fingers"][0]["minutiae"]
+            .as_u64()
+            .unwrap()
+    };
+    let at_500 = r.body["quality"]["fingers"][0]["minutiae"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(minutiae_at("x7", 100), at_500);
+    assert_ne!(minutiae_at("x8", 250), at_500);
 }

@@ -32,7 +32,8 @@ pub struct FingerInput {
     pub format: String,
     /// Base64 template (scanner formats).
     pub template: Option<String>,
-    /// Base64 PNG/TIFF/JPEG at 500 dpi (`image`).
+    /// Base64 PNG/TIFF/JPEG (`image`), at `resolution_dpi` (250–1000; absent or outside that
+    /// range: 500), rescaled to 500 dpi before extraction.
     pub image: Option<String>,
     pub width: Option<u16>,
     pub height: Option<u16>,
@@ -287,7 +288,13 @@ impl Matcher {
             }
             "image" => {
                 let raw = decode_b64("finger_image_undecodable", f.image.as_deref().unwrap_or(""))?;
-                let view = finger::extract_from_image(position, &raw).map_err(finger_error)?;
+                // The declared resolution is honoured (the image is brought to 500 dpi before
+                // MINDTCT); an implausible one is taken as 500, as for templates.
+                let dpi = f
+                    .resolution_dpi
+                    .filter(|d| finger::PLAUSIBLE_DPI.contains(d));
+                let view =
+                    finger::extract_from_image_at(position, &raw, dpi).map_err(finger_error)?;
                 Ok((raw, view, false))
             }
             fmt if FORMATS.contains(&fmt) => {

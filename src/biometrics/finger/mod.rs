@@ -28,6 +28,7 @@ pub use image_input::{
 };
 pub use mcc::{compare, FingerFeatures};
 pub use parse::parse_template;
+pub use select::PLAUSIBLE_DPI;
 
 /// Kind of a minutia as recorded by the capture device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
