@@ -39,11 +39,14 @@ pub enum Mark {
 ///
 /// Primary: every count below 5 is hidden. Secondary: the exact `total` and each marginal of
 /// this table (the sum along one dimension with the others fixed, which is a cell of the table
-/// `by` that dimension fewer, also served by the API) are sums of cells; a sum with exactly one
-/// hidden term gives that term away. So, until none is left, every such group (the whole table,
-/// and every line along each dimension) holding exactly one hidden cell and at least one shown
-/// one also hides its smallest shown cell. Ties break on the cell's key, so the answer is
-/// deterministic.
+/// `by` that dimension fewer, also served by the API) are sums of cells, so the hidden cells of
+/// such a group are known to sum to the group's sum less its shown cells. Each hidden cell is
+/// also known to lie in its mark's range: `"<5"` is 1..=4 (an empty cell is not listed) and
+/// `"suppressed"` is 5 or more. A group whose sum and ranges pin one hidden cell down (one
+/// hidden cell; or, say, two `"<5"` cells summing to 2) gives that cell away. So, until none is
+/// left, every such group (the whole table, and every line along each dimension) that pins a
+/// hidden cell and has a shown one also hides its smallest shown cell. Ties break on the
+/// cell's key, so the answer is deterministic.
 pub fn suppression(cells: &[(Vec<String>, i64)]) -> Vec<Mark> {
     let mut marks: Vec<Mark> = cells
         .iter()
@@ -74,8 +77,7 @@ pub fn suppression(cells: &[(Vec<String>, i64)]) -> Vec<Mark> {
     loop {
         let mut changed = false;
         for g in &groups {
-            let hidden = g.iter().filter(|&&i| marks[i] != Mark::Shown).count();
-            if hidden != 1 {
+            if !pins_a_cell(g, &marks, cells) {
                 continue;
             }
             let pick = g
@@ -97,6 +99,37 @@ pub fn suppression(cells: &[(Vec<String>, i64)]) -> Vec<Mark> {
             return marks;
         }
     }
+}
+
+/// The range a hidden cell is known to lie in from its mark.
+fn range_of(mark: Mark) -> (i64, i64) {
+    match mark {
+        Mark::Small => (1, SUPPRESS_BELOW - 1),
+        _ => (SUPPRESS_BELOW, i64::MAX),
+    }
+}
+
+/// Whether the hidden cells of group `g`, known to sum to their true sum and each to lie in its
+/// mark's range, leave any one of them a single possible value.
+fn pins_a_cell(g: &[usize], marks: &[Mark], cells: &[(Vec<String>, i64)]) -> bool {
+    let hidden: Vec<usize> = g
+        .iter()
+        .copied()
+        .filter(|&i| marks[i] != Mark::Shown)
+        .collect();
+    let sum: i64 = hidden.iter().map(|&i| cells[i].1).sum();
+    hidden.iter().any(|&i| {
+        let (lo, hi) = range_of(marks[i]);
+        let (mut others_lo, mut others_hi) = (0i64, 0i64);
+        for &j in hidden.iter().filter(|&&j| j != i) {
+            let (l, h) = range_of(marks[j]);
+            others_lo += l;
+            others_hi = others_hi.saturating_add(h);
+        }
+        let least = lo.max(sum.saturating_sub(others_hi));
+        let most = hi.min(sum - others_lo);
+        least >= most
+    })
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -300,8 +333,33 @@ mod tests {
         }
         groups.iter().all(|g| {
             let hidden = g.iter().filter(|&&i| marks[i] != Mark::Shown).count();
-            hidden != 1 || g.len() == 1
+            // A group of hidden cells only has nothing left to hide.
+            hidden == g.len() || !pins_a_cell(g, marks, cells)
         })
+    }
+
+    #[test]
+    fn hidden_cells_that_can_only_be_ones_take_a_shown_cell_with_them() {
+        // Two "<5" cells and a total: 9 + 1 + 1 = 11 would give both ones away.
+        let cells = vec![(key(&["HTI"]), 1), (key(&["COL"]), 9), (key(&["VEN"]), 1)];
+        let m = suppression(&cells);
+        assert_eq!(m, vec![Mark::Small, Mark::Secondary, Mark::Small]);
+        // A "<5" and a "suppressed" summing to 6 can only be 1 and 5.
+        let cells = vec![
+            (key(&["HTI"]), 1),
+            (key(&["COL"]), 5),
+            (key(&["VEN"]), 20),
+            (key(&["ECU"]), 30),
+        ];
+        let m = suppression(&cells);
+        assert_eq!(m[0], Mark::Small);
+        assert_eq!(m[1], Mark::Secondary);
+        assert_ne!(
+            m[2],
+            Mark::Shown,
+            "the pair 1 + 5 takes a third cell with it"
+        );
+        assert!(no_single_hidden(&cells, &m));
     }
 
     #[test]
