@@ -44,18 +44,16 @@ use std::path::{Path, PathBuf};
 mod gpd;
 
 /// SplitMix64: a small, fast, seeded generator (the tool draws billions of numbers).
-struct Rng(u64);
+struct Rng(registro::biometrics::finger::synthetic::SplitMix64);
 
 impl Rng {
     fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+        Rng(registro::biometrics::finger::synthetic::SplitMix64::new(
+            seed ^ 0x9e37_79b9_7f4a_7c15,
+        ))
     }
     fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [0, 1).
     fn uniform(&mut self) -> f64 {

@@ -29,18 +29,16 @@ pub struct Target {
 }
 
 /// splitmix64: small, seedable, good enough for mutation choices.
-pub struct Rng(u64);
+pub struct Rng(registro::biometrics::finger::synthetic::SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+        Rng(registro::biometrics::finger::synthetic::SplitMix64::new(
+            seed ^ 0x9e37_79b9_7f4a_7c15,
+        ))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in `0..n` (`n > 0`).
     pub fn below(&mut self, n: usize) -> usize {

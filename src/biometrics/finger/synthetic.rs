@@ -23,6 +23,7 @@ impl SplitMix64 {
         SplitMix64(seed)
     }
     /// Next 64 random bits.
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
