@@ -579,6 +579,13 @@ impl KeyRing {
 }
 
 impl KeyRing {
+    /// The ring's key files, for the index key operations below.
+    fn index_paths(&self) -> Result<&KeyPaths, CryptoError> {
+        self.paths
+            .as_ref()
+            .ok_or_else(|| key_error(&self.path, "this key ring has no index key file"))
+    }
+
     /// Where `registro keys rotate-index` stages the new blind-index key before it re-indexes:
     /// `<index key file>.new`.
     pub fn staged_index_path(paths: &KeyPaths) -> PathBuf {
@@ -590,9 +597,7 @@ impl KeyRing {
     /// The ring with the staged index key (data and audit keys as this ring's), if a key is
     /// staged.
     pub fn staged_index_ring(&self) -> Result<Option<KeyRing>, CryptoError> {
-        let Some(paths) = &self.paths else {
-            return Err(key_error(&self.path, "this key ring has no index key file"));
-        };
+        let paths = self.index_paths()?;
         let staged = Self::staged_index_path(paths);
         if !staged.exists() {
             return Ok(None);
@@ -613,9 +618,7 @@ impl KeyRing {
     /// Writes a fresh blind-index key to the staged file (mode 0600, fsynced) and returns the
     /// ring that indexes with it.
     pub fn stage_index_key(&self) -> Result<KeyRing, CryptoError> {
-        let Some(paths) = &self.paths else {
-            return Err(key_error(&self.path, "this key ring has no index key file"));
-        };
+        let paths = self.index_paths()?;
         write_private(
             &Self::staged_index_path(paths),
             &format!(
@@ -630,9 +633,7 @@ impl KeyRing {
     /// Moves the staged index key file over the index key file (a rename, then an fsync of
     /// the directory), once the database indexes with it.
     pub fn commit_staged_index_key(&self) -> Result<(), CryptoError> {
-        let Some(paths) = &self.paths else {
-            return Err(key_error(&self.path, "this key ring has no index key file"));
-        };
+        let paths = self.index_paths()?;
         std::fs::rename(Self::staged_index_path(paths), &paths.index)
             .map_err(|e| key_error(&paths.index, e.to_string()))?;
         if let Some(dir) = paths.index.parent().filter(|d| !d.as_os_str().is_empty()) {

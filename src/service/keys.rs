@@ -145,17 +145,21 @@ pub fn ensure_index_key(
     conn: &mut crate::db::DbConn,
     ring: &KeyRing,
 ) -> crate::error::ApiResult<()> {
-    let stored: Option<String> = meta::table
-        .filter(meta::key.eq(INDEX_CHECK))
-        .select(meta::value)
-        .first(conn)
-        .optional()?;
-    match stored {
+    match stored_index_check(conn)? {
         Some(s) if !crate::crypto::ct_eq(&s, &ring.index_check()) => {
             Err(crate::error::ApiError::index_key_changed())
         }
         _ => Ok(()),
     }
+}
+
+/// The check value of the blind-index key the database indexes with, once one is recorded.
+fn stored_index_check(conn: &mut crate::db::DbConn) -> QueryResult<Option<String>> {
+    meta::table
+        .filter(meta::key.eq(INDEX_CHECK))
+        .select(meta::value)
+        .first(conn)
+        .optional()
 }
 
 /// What `registro keys rotate-index` did.
@@ -183,15 +187,7 @@ pub struct IndexRotation {
 /// old key refuses to write (`503 index_key_changed`, [`ensure_index_key`]) until it is
 /// restarted with the new file, and its exact searches find nothing new meanwhile.
 pub fn rotate_index(db: &Db, ring: &KeyRing) -> anyhow::Result<IndexRotation> {
-    let stored = || -> anyhow::Result<Option<String>> {
-        db.read(|c| -> anyhow::Result<Option<String>> {
-            Ok(meta::table
-                .filter(meta::key.eq(INDEX_CHECK))
-                .select(meta::value)
-                .first(c)
-                .optional()?)
-        })
-    };
+    let stored = || db.read(|c| -> anyhow::Result<_> { Ok(stored_index_check(c)?) });
     if let Some(staged) = ring.staged_index_ring()? {
         if stored()?.is_some_and(|s| crate::crypto::ct_eq(&s, &staged.index_check())) {
             staged.commit_staged_index_key()?;
