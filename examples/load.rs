@@ -44,7 +44,8 @@ struct Outcome {
     secs: f64,
 }
 
-/// Running totals of a run, read while it goes on (the soak prints them every minute).
+/// Running totals of one run, read while it goes on (the soak prints them every minute);
+/// a fresh one for each run.
 #[derive(Default)]
 struct Live {
     admitted: AtomicU64,
@@ -69,7 +70,6 @@ fn run(
     let stop = AtomicBool::new(false);
     let paced = AtomicU64::new(0);
     let lat = Mutex::new(Vec::new());
-    let refused = AtomicU64::new(0);
     let other = Mutex::new(Vec::new());
     let t = Instant::now();
     std::thread::scope(|s| {
@@ -105,7 +105,6 @@ fn run(
                         }
                         Ok(503) => {
                             live.refused.fetch_add(1, Ordering::Relaxed);
-                            refused.fetch_add(1, Ordering::Relaxed);
                             // Honour Retry-After loosely: a device would back off.
                             std::thread::sleep(Duration::from_millis(200));
                         }
@@ -126,7 +125,7 @@ fn run(
     });
     Outcome {
         latencies_ms: lat.into_inner().unwrap(),
-        refused: refused.load(Ordering::Relaxed),
+        refused: live.refused.load(Ordering::Relaxed),
         other: other.into_inner().unwrap(),
         secs: t.elapsed().as_secs_f64(),
     }
