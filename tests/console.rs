@@ -799,6 +799,11 @@ fn queue_and_case_pages_at_phone_and_desktop_widths() {
         b.script(
             "if (document.documentElement.scrollWidth > window.innerWidth + 1) throw 'overflow';",
         );
+        // The two faces are side by side at both widths, as an examiner compares them.
+        b.script(
+            "const [a, b] = ['face-a', 'face-b'].map(t => document.querySelector(`[data-testid=${t}] img`).getBoundingClientRect());
+             if (Math.abs(a.top - b.top) > 1 || a.right > b.left || a.width < 100) throw 'faces not side by side';",
+        );
         if let Some(dir) = &out {
             b.script("window.scrollTo(0, 0);");
             b.screenshot(&dir.join(format!("console-case-{name}.png")));

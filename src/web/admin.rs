@@ -92,7 +92,7 @@ fn approvals_section(ctx: &Ctx, items: &[ApprovalItem]) -> Markup {
             } @else {
                 p.hint { (ctx.t("admin-approvals-hint")) }
                 div.table-wrap {
-                    table {
+                    table.stack {
                         thead { tr {
                             th scope="col" { (ctx.t("col-request")) }
                             th scope="col" { (ctx.t("col-requested-by")) }
@@ -102,9 +102,9 @@ fn approvals_section(ctx: &Ctx, items: &[ApprovalItem]) -> Markup {
                         tbody {
                             @for a in items {
                                 tr data-testid="approval-row" data-approval-id=(a.approval_id) {
-                                    td { (approval_what(ctx, a)) }
-                                    td { (a.requested_by) }
-                                    td { time datetime=(a.created_at) { (a.created_at) } }
+                                    th scope="row" { (approval_what(ctx, a)) }
+                                    td data-label=(ctx.t("col-requested-by")) { (a.requested_by) }
+                                    td data-label=(ctx.t("col-created")) { time datetime=(a.created_at) { (a.created_at) } }
                                     td {
                                         @if me == Some(a.requested_by.as_str()) {
                                             span.empty { (ctx.t("admin-approval-own")) }
@@ -177,7 +177,7 @@ async fn admin_body(
         section aria-labelledby="users-h" {
             h2 id="users-h" { (ctx.t("admin-users")) }
             div.table-wrap {
-                table {
+                table.stack {
                     thead { tr {
                         th scope="col" { (ctx.t("login-username")) }
                         th scope="col" { (ctx.t("admin-role")) }
@@ -189,10 +189,10 @@ async fn admin_body(
                         @for u in &users {
                             tr data-testid="user-row" data-username=(u.username)
                                 data-status=(if u.disabled { "disabled" } else { "active" }) {
-                                td { (u.username) }
-                                td { (Role::parse(&u.role).map(|r| role_label(ctx, r)).unwrap_or_else(|| u.role.clone())) }
-                                td { (code_label(ctx, "user", if u.disabled { "disabled" } else { "active" })) }
-                                td { time datetime=(u.created_at) { (u.created_at) } }
+                                th scope="row" { (u.username) }
+                                td data-label=(ctx.t("admin-role")) { (Role::parse(&u.role).map(|r| role_label(ctx, r)).unwrap_or_else(|| u.role.clone())) }
+                                td data-label=(ctx.t("col-status")) { (code_label(ctx, "user", if u.disabled { "disabled" } else { "active" })) }
+                                td data-label=(ctx.t("col-created")) { time datetime=(u.created_at) { (u.created_at) } }
                                 td { (user_actions(ctx, u)) }
                             }
                         }
@@ -203,7 +203,7 @@ async fn admin_body(
         section aria-labelledby="devices-h" {
             h2 id="devices-h" { (ctx.t("admin-devices")) }
             div.table-wrap {
-                table {
+                table.stack {
                     thead { tr {
                         th scope="col" { (ctx.t("admin-device-name")) }
                         th scope="col" { (ctx.t("field-site")) }
@@ -215,10 +215,10 @@ async fn admin_body(
                         @for d in &devices {
                             tr data-testid="device-row" data-device-id=(d.device_id)
                                 data-status=(if d.revoked { "revoked" } else { "active" }) {
-                                td { (d.name) }
-                                td { (d.site) }
-                                td { (code_label(ctx, "device", if d.revoked { "revoked" } else { "active" })) }
-                                td { time datetime=(d.created_at) { (d.created_at) } }
+                                th scope="row" { (d.name) }
+                                td data-label=(ctx.t("field-site")) { (d.site) }
+                                td data-label=(ctx.t("col-status")) { (code_label(ctx, "device", if d.revoked { "revoked" } else { "active" })) }
+                                td data-label=(ctx.t("col-created")) { time datetime=(d.created_at) { (d.created_at) } }
                                 td { (device_actions(ctx, d)) }
                             }
                         }

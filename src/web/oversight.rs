@@ -102,7 +102,7 @@ pub async fn audit(
             button type="submit" { (ctx.t("filter-apply")) }
         }
         div.table-wrap {
-            table.audit {
+            table.audit.stack {
                 caption { (ctx.t("audit-caption")) }
                 thead { tr {
                     th scope="col" { "#" }
@@ -116,13 +116,13 @@ pub async fn audit(
                 tbody {
                     @for e in &list.items {
                         tr data-testid="audit-row" {
-                            td.num { (e.seq) }
-                            td { time datetime=(e.at) { (e.at) } }
-                            td { (e.actor) @if let Some(role) = Role::parse(&e.role) { br; small { (role_label(ctx, role)) } } }
-                            td { code { (e.action) } }
-                            td { @if let Some(r) = &e.record_id { code { (r) } } }
-                            td { (e.purpose.as_deref().unwrap_or("")) }
-                            td { (code_label(ctx, "outcome", &e.outcome)) " " small { (e.status) } }
+                            td.num data-label="#" { (e.seq) }
+                            td data-label=(ctx.t("col-at")) { time datetime=(e.at) { (e.at) } }
+                            td data-label=(ctx.t("col-actor")) { (e.actor) @if let Some(role) = Role::parse(&e.role) { " " small { (role_label(ctx, role)) } } }
+                            td data-label=(ctx.t("col-action")) { code { (e.action) } }
+                            @if let Some(r) = &e.record_id { td data-label=(ctx.t("col-record")) { code { (r) } } } @else { td {} }
+                            @if let Some(p) = &e.purpose { td data-label=(ctx.t("col-purpose")) { (p) } } @else { td {} }
+                            td data-label=(ctx.t("col-outcome")) { (code_label(ctx, "outcome", &e.outcome)) " " small { (e.status) } }
                         }
                     }
                 }

@@ -67,7 +67,7 @@ pub async fn queue(
             p.empty { (ctx.t("cases-none")) }
         } @else {
             div.table-wrap {
-                table.cases {
+                table.cases.stack {
                     caption { (ctx.t("cases-caption")) }
                     thead { tr {
                         th scope="col" { (ctx.t("col-case")) }
@@ -81,11 +81,11 @@ pub async fn queue(
                         @for it in &items {
                             tr data-testid="case-row" {
                                 td { a href=(format!("/ui/cases/{}", it.case_id)) { (ctx.t("case-open")) " " (short(&it.case_id)) } }
-                                td.num { (score(it.score)) }
-                                td.num { @if let Some(v) = it.face_score { (score(v)) } @else { "—" } }
-                                td.num { @if let Some(v) = it.finger_score { (score(v)) } @else { "—" } }
-                                td { span class=(format!("level level-{}", it.decision)) { (decision_label(ctx, &it.decision)) } }
-                                td { time datetime=(it.created_at) { (it.created_at) } }
+                                td.num data-label=(ctx.t("col-score")) { (score(it.score)) }
+                                td.num data-label=(ctx.t("col-face")) { @if let Some(v) = it.face_score { (score(v)) } @else { "—" } }
+                                td.num data-label=(ctx.t("col-finger")) { @if let Some(v) = it.finger_score { (score(v)) } @else { "—" } }
+                                td data-label=(ctx.t("col-level")) { span class=(format!("level level-{}", it.decision)) { (decision_label(ctx, &it.decision)) } }
+                                td data-label=(ctx.t("col-created")) { time datetime=(it.created_at) { (it.created_at) } }
                             }
                         }
                     }
@@ -146,8 +146,8 @@ fn person_rows(ctx: &Ctx, a: &Person, b: &Person) -> Markup {
             @let differs = matches!((&va, &vb), (Some(x), Some(y)) if x.trim().to_lowercase() != y.trim().to_lowercase());
             tr.differs[differs] {
                 th scope="row" { (ctx.t(key)) }
-                td { (va.as_deref().unwrap_or("—")) }
-                td { (vb.as_deref().unwrap_or("—")) }
+                td data-label=(ctx.t("record-a")) { (va.as_deref().unwrap_or("—")) }
+                td data-label=(ctx.t("record-b")) { (vb.as_deref().unwrap_or("—")) }
                 td.mark { @if differs { span.diff-mark { "≠ " } span { (ctx.t("differs")) } } }
             }
         }
@@ -277,7 +277,7 @@ pub async fn case_page(
         section.people aria-labelledby="people-h" {
             h2 id="people-h" { (ctx.t("people-title")) }
             div.table-wrap {
-                table.compare {
+                table.compare.stack {
                     thead { tr {
                         th scope="col" { (ctx.t("col-field")) }
                         th scope="col" { a href=(format!("/ui/records/{}", a.record_id)) { (ctx.t("record-a")) } }
@@ -288,11 +288,11 @@ pub async fn case_page(
                         (person_rows(ctx, &a.person, &b.person))
                         tr {
                             th scope="row" { (ctx.t("field-site")) }
-                            td { (a.site) } td { (b.site) } td {}
+                            td data-label=(ctx.t("record-a")) { (a.site) } td data-label=(ctx.t("record-b")) { (b.site) } td.mark {}
                         }
                         tr {
                             th scope="row" { (ctx.t("field-captured-at")) }
-                            td { (a.captured_at) } td { (b.captured_at) } td {}
+                            td data-label=(ctx.t("record-a")) { (a.captured_at) } td data-label=(ctx.t("record-b")) { (b.captured_at) } td.mark {}
                         }
                     }
                 }
@@ -324,7 +324,7 @@ pub async fn case_page(
         section.history aria-labelledby="hist-h" {
             h2 id="hist-h" { (ctx.t("history-title")) }
             div.table-wrap {
-                table {
+                table.stack {
                     thead { tr {
                         th scope="col" { (ctx.t("col-case")) }
                         th scope="col" { (ctx.t("col-score")) }
@@ -339,10 +339,10 @@ pub async fn case_page(
                                     @if h.case_id == ev.case_id { strong { (short(&h.case_id)) } }
                                     @else { a href=(format!("/ui/cases/{}", h.case_id)) { (short(&h.case_id)) } }
                                 }
-                                td.num { (score(h.score)) }
-                                td { (status_label(ctx, &h.status)) }
-                                td { (h.decided_by.as_deref().unwrap_or("—")) }
-                                td { time datetime=(h.created_at) { (h.created_at) } }
+                                td.num data-label=(ctx.t("col-score")) { (score(h.score)) }
+                                td data-label=(ctx.t("col-status")) { (status_label(ctx, &h.status)) }
+                                td data-label=(ctx.t("col-decided-by")) { (h.decided_by.as_deref().unwrap_or("—")) }
+                                td data-label=(ctx.t("col-created")) { time datetime=(h.created_at) { (h.created_at) } }
                             }
                         }
                     }
