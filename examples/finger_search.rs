@@ -9,12 +9,20 @@
 //!   search against the exhaustive oracle (default 20; exhaustive search is slow at 1 M).
 //!
 //! Runs on rayon's global pool (set `RAYON_NUM_THREADS=2` to model the 2-core target).
+//!
+//! **Real mates** (`FS_REAL=<fingers root>`, e.g. `../shared/data/fingers`): 30 people made
+//! of real prints join the synthetic gallery, so the index is also checked on real
+//! impressions: in each of the six FVC sets, fingers 1+2, 3+4, … 9+10 are five people (the
+//! SecuGen ISO templates, parsed by `parse_template`); impression 1 of both fingers is
+//! enrolled, and impressions 2–8 are 7 two-finger probes each (210 probes). At each size the
+//! tool reports how many of these probes find their mate at rank 1 by exhaustive search and
+//! how many of those the indexed search finds too (the target is ≥ 99.5 %).
 
 use rayon::prelude::*;
 use registro::biometrics::finger::synthetic::{
     ImpressionParams, SyntheticConfig, SyntheticGenerator,
 };
-use registro::biometrics::finger::{FingerFeatures, FingerGallery, IndexConfig};
+use registro::biometrics::finger::{parse_template, FingerFeatures, FingerGallery, IndexConfig};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -40,6 +48,47 @@ fn person(seed: u64, id: u64, with_probe: bool) -> (Fingers, Fingers) {
         }
     }
     (gal, probe)
+}
+
+/// Person ids of the real-print people, above every synthetic id.
+const REAL_BASE: u64 = 1 << 40;
+
+/// The real-print people of `root` (see the header): their gallery fingers and their probes.
+fn real_people(root: &str) -> (Vec<(u64, Fingers)>, Vec<(u64, Fingers)>) {
+    let sets = [
+        "fvc2002_db1_b",
+        "fvc2002_db2_b",
+        "fvc2002_db3_b",
+        "fvc2002_db4_b",
+        "fvc2004_db1_b",
+        "fvc2004_db2_b",
+    ];
+    let load = |set: &str, finger: u32, impression: u32| -> FingerFeatures {
+        let path = format!("{root}/{set}/iso_secugen/{finger}_{impression}.iso");
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let rec = parse_template("iso-19794-2-2005", &bytes).expect("a valid ISO record");
+        FingerFeatures::extract(&rec.views[0])
+    };
+    let (mut gallery, mut probes) = (Vec::new(), Vec::new());
+    let mut id = REAL_BASE;
+    for set in sets {
+        for pair in 0..5u32 {
+            let fingers = [101 + 2 * pair, 102 + 2 * pair];
+            let both = |imp: u32| -> Fingers {
+                POSITIONS
+                    .iter()
+                    .zip(fingers)
+                    .map(|(&pos, f)| (pos, load(set, f, imp)))
+                    .collect()
+            };
+            gallery.push((id, both(1)));
+            for imp in 2..=8 {
+                probes.push((id, both(imp)));
+            }
+            id += 1;
+        }
+    }
+    (gallery, probes)
 }
 
 /// Start-up load path of the service: stored bytes → `from_bytes` → `insert_batch`.
@@ -122,6 +171,22 @@ fn main() {
         .collect();
     let mut probes: Vec<(u64, Fingers)> = Vec::new();
     let mut enrolled = 0usize;
+    let real_probes = match std::env::var("FS_REAL") {
+        Ok(root) => {
+            let (people, probes) = real_people(&root);
+            for (id, fingers) in people {
+                for (pos, f) in fingers {
+                    gallery.insert(id, pos, f);
+                }
+            }
+            println!(
+                "real mates: {} probes of 30 real-print people from {root}",
+                probes.len()
+            );
+            probes
+        }
+        Err(_) => Vec::new(),
+    };
     let cancel = AtomicBool::new(false);
     for &size in &sizes {
         let t0 = Instant::now();
@@ -228,6 +293,38 @@ fn main() {
                 both,
                 if ex_hits > 0 { both as f64 * 100.0 / ex_hits as f64 } else { 100.0 }
             );
+        }
+        if !real_probes.is_empty() {
+            let (mut ix_hits, mut ex_hits, mut both, mut ix_ms) = (0, 0, 0, 0.0);
+            let exhaustive = size <= 100_000;
+            for (id, p) in &real_probes {
+                let t = Instant::now();
+                let ix = gallery.search(p, 1, &cancel);
+                ix_ms += t.elapsed().as_secs_f64() * 1e3;
+                let ix_hit = ix.first().map(|c| c.person) == Some(*id);
+                ix_hits += ix_hit as usize;
+                if exhaustive {
+                    let ex = gallery.search_exhaustive(p, 1, &cancel);
+                    if ex.first().map(|c| c.person) == Some(*id) {
+                        ex_hits += 1;
+                        both += ix_hit as usize;
+                    }
+                }
+            }
+            if exhaustive {
+                println!(
+                    "   real mates: indexed {:.1} ms per probe, mate at rank 1 for {ix_hits}/{n}; exhaustive finds {ex_hits}/{n}, the index {both} of those => {:.1} % of exhaustive's hits",
+                    ix_ms / real_probes.len() as f64,
+                    both as f64 * 100.0 / ex_hits.max(1) as f64,
+                    n = real_probes.len()
+                );
+            } else {
+                println!(
+                    "   real mates: indexed {:.1} ms per probe, mate at rank 1 for {ix_hits}/{}",
+                    ix_ms / real_probes.len() as f64,
+                    real_probes.len()
+                );
+            }
         }
     }
 }
