@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// One finger as submitted (API.md): a scanner template, JSON minutiae, or an image.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -172,15 +172,23 @@ pub struct Matcher {
     face: Option<face::FaceEngine>,
     face_gallery: RwLock<face::FaceGallery>,
     finger_gallery: RwLock<finger::FingerGallery>,
+    /// The records the matcher answers for. A record is visible to searches once it is here:
+    /// [`Matcher::insert_many`] fills the galleries first and this map last, and
+    /// [`Matcher::remove`] empties it first, so a record seen here always has its fingers in
+    /// the finger gallery (direct comparisons read them there).
     stored: RwLock<HashMap<i64, Arc<Stored>>>,
+    /// Serialises insertions and removals, which touch the three maps one after another.
+    writes: Mutex<()>,
     limits: quality::CaptureLimits,
 }
 
-/// What the matcher keeps per record for direct comparisons.
+/// What the matcher keeps per record beside the galleries. The finger features themselves
+/// live only in the finger gallery (one copy), which compares them for direct scoring.
 struct Stored {
     face: Option<Vec<f32>>,
-    fingers: Vec<(u8, finger::FingerFeatures)>,
-    /// Evidence weight of the face and of each finger (in `fingers` order): 1, or
+    /// Positions of the record's fingers, in insertion order.
+    positions: Vec<u8>,
+    /// Evidence weight of the face and of each finger (in `positions` order): 1, or
     /// [`LOW_QUALITY_WEIGHT`] for a capture accepted with a `low_quality` flag.
     face_weight: f64,
     finger_weights: Vec<f64>,
@@ -247,6 +255,7 @@ impl Matcher {
             face_gallery: RwLock::new(face::FaceGallery::new()),
             finger_gallery: RwLock::new(finger::FingerGallery::new()),
             stored: RwLock::default(),
+            writes: Mutex::default(),
             limits: config.capture_limits,
         })
     }
@@ -398,22 +407,21 @@ impl Matcher {
             .collect()
     }
 
-    /// Per probe finger, the best stored finger of the same position (any for position 0):
-    /// (gallery position, score); probe fingers with nothing to compare are skipped.
-    fn finger_pairs(probe: &[(u8, finger::FingerFeatures)], stored: &Stored) -> Vec<(u8, f32)> {
-        let mut per = Vec::new();
-        for (pos, pf) in probe {
-            let best = stored
-                .fingers
-                .iter()
-                .filter(|(sp, _)| positions_match(*pos, *sp))
-                .map(|(sp, sf)| (*sp, finger::compare(pf, sf)))
-                .max_by(|a, b| a.1.total_cmp(&b.1));
-            if let Some(b) = best {
-                per.push(b);
-            }
+    /// Per probe finger, the best finger of record `key` of the same position (any for
+    /// position 0): (gallery position, score); probe fingers with nothing to compare are
+    /// skipped. The finger gallery holds the record's features and compares them.
+    fn finger_pairs(
+        gallery: &finger::FingerGallery,
+        probe: &[(u8, finger::FingerFeatures)],
+        key: i64,
+    ) -> Vec<(u8, f32)> {
+        if probe.is_empty() {
+            return vec![];
         }
-        per
+        gallery
+            .compare_person(key as u64, probe)
+            .map(|c| c.fingers)
+            .unwrap_or_default()
     }
 
     /// The evidence of one record: the face (if both have one) and, per probe finger that had
@@ -441,9 +449,9 @@ impl Matcher {
         let mut next = pairs.iter();
         for ((pos, _), pw) in probe.iter().zip(probe_weights) {
             let m = stored
-                .fingers
+                .positions
                 .iter()
-                .filter(|(sp, _)| positions_match(*pos, *sp))
+                .filter(|sp| positions_match(*pos, **sp))
                 .count() as u32;
             if m == 0 {
                 continue;
@@ -452,10 +460,10 @@ impl Matcher {
                 break;
             };
             let sw = stored
-                .fingers
+                .positions
                 .iter()
                 .zip(&stored.finger_weights)
-                .find(|((sp, _), _)| *sp == gallery_position)
+                .find(|(sp, _)| **sp == gallery_position)
                 .map_or(1.0, |(_, w)| *w);
             fingers.push(FingerEvidence {
                 probe_position: *pos,
@@ -546,7 +554,7 @@ impl Matcher {
                     };
                     let pairs = match finger_known.get(key) {
                         Some(known) => known.clone(),
-                        None => Self::finger_pairs(&probe_fingers, st),
+                        None => Self::finger_pairs(finger_gallery, &probe_fingers, *key),
                     };
                     let evidence = Self::evidence(
                         &probe_fingers,
@@ -607,40 +615,41 @@ impl Matcher {
                 })
                 .collect()
         });
-        let fresh: Vec<_> = {
-            let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
+        let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        // Keys already present, and repeats within `items`, are skipped.
+        let fresh: Vec<Decoded> = {
+            let stored = self.stored.read().unwrap_or_else(|p| p.into_inner());
+            let mut seen = std::collections::HashSet::new();
             decoded
                 .into_iter()
-                .filter(|(k, face, fingers, finger_weights, face_weight)| {
-                    if stored.contains_key(k) {
-                        return false;
-                    }
-                    stored.insert(
-                        *k,
-                        Arc::new(Stored {
-                            face: face.clone(),
-                            fingers: fingers.clone(),
-                            face_weight: *face_weight,
-                            finger_weights: finger_weights.clone(),
-                        }),
-                    );
-                    true
-                })
-                .map(|(k, face, fingers, _, _)| (k, face, fingers))
+                .filter(|d| !stored.contains_key(&d.0) && seen.insert(d.0))
                 .collect()
         };
+        if fresh.is_empty() {
+            return;
+        }
         {
             let mut faces = self.face_gallery.write().unwrap_or_else(|p| p.into_inner());
-            for (k, face, _) in &fresh {
+            for (k, face, ..) in &fresh {
                 if let Some(e) = face.as_ref().filter(|e| e.len() == face::EMBEDDING_DIM) {
                     faces.insert(*k as u64, e);
                 }
             }
         }
-        let batch: Vec<(u64, u8, finger::FingerFeatures)> = fresh
-            .into_iter()
-            .flat_map(|(k, _, fingers)| fingers.into_iter().map(move |(p, f)| (k as u64, p, f)))
-            .collect();
+        let mut batch: Vec<(u64, u8, finger::FingerFeatures)> = Vec::new();
+        let mut entries: Vec<(i64, Stored)> = Vec::with_capacity(fresh.len());
+        for (k, face, fingers, finger_weights, face_weight) in fresh {
+            entries.push((
+                k,
+                Stored {
+                    face,
+                    positions: fingers.iter().map(|(p, _)| *p).collect(),
+                    face_weight,
+                    finger_weights,
+                },
+            ));
+            batch.extend(fingers.into_iter().map(|(p, f)| (k as u64, p, f)));
+        }
         if !batch.is_empty() {
             // The lock is taken here, on the calling thread, before the work enters the pool.
             let mut fingers = self
@@ -650,9 +659,16 @@ impl Matcher {
             let g = &mut *fingers;
             self.pool.install(move || g.insert_batch(batch));
         }
+        // Last: from here on searches see the records, with their fingers already in place.
+        let mut stored = self.stored.write().unwrap_or_else(|p| p.into_inner());
+        for (k, st) in entries {
+            stored.insert(k, Arc::new(st));
+        }
     }
 
     pub fn remove(&self, key: i64) {
+        let _writes = self.writes.lock().unwrap_or_else(|p| p.into_inner());
+        // First out of `stored`, so no search reaches the record while its fingers go.
         if self
             .stored
             .write()
@@ -732,12 +748,16 @@ mod tests {
         let (a, b) = (features(11), features(12));
         let stored = |w: f64| Stored {
             face: None,
-            fingers: vec![(2, a.clone()), (7, b.clone())],
+            positions: vec![2, 7],
             face_weight: 1.0,
             finger_weights: vec![1.0, w],
         };
+        let mut gallery = finger::FingerGallery::new();
+        gallery.insert(1, 2, a.clone());
+        gallery.insert(1, 7, b.clone());
         let probe = vec![(2, a.clone()), (7, b.clone())];
-        let pairs = Matcher::finger_pairs(&probe, &stored(1.0));
+        let pairs = Matcher::finger_pairs(&gallery, &probe, 1);
+        assert_eq!(pairs.len(), 2);
         let full = Matcher::evidence(&probe, (&[1.0, 1.0], 1.0), &stored(1.0), None, &pairs);
         // One low-quality finger on either side: weaker, never stronger, evidence.
         for (pw, sw) in [
