@@ -50,11 +50,14 @@ fn person(seed: u64, id: u64, with_probe: bool) -> (Fingers, Fingers) {
     (gal, probe)
 }
 
+/// People as (person id, fingers).
+type People = Vec<(u64, Fingers)>;
+
 /// Person ids of the real-print people, above every synthetic id.
 const REAL_BASE: u64 = 1 << 40;
 
 /// The real-print people of `root` (see the header): their gallery fingers and their probes.
-fn real_people(root: &str) -> (Vec<(u64, Fingers)>, Vec<(u64, Fingers)>) {
+fn real_people(root: &str) -> (People, People) {
     let sets = [
         "fvc2002_db1_b",
         "fvc2002_db2_b",
