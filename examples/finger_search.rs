@@ -300,6 +300,8 @@ fn main() {
         if !real_probes.is_empty() {
             let (mut ix_hits, mut ex_hits, mut both, mut ix_ms) = (0, 0, 0, 0.0);
             let exhaustive = size <= 100_000;
+            // Stage-1 rank of the mate, for the probes exhaustive search finds at rank 1.
+            let mut ranks: Vec<usize> = Vec::new();
             for (id, p) in &real_probes {
                 let t = Instant::now();
                 let ix = gallery.search(p, 1, &cancel);
@@ -311,6 +313,8 @@ fn main() {
                     if ex.first().map(|c| c.person) == Some(*id) {
                         ex_hits += 1;
                         both += ix_hit as usize;
+                        let c = gallery.stage1_candidates(p, usize::MAX);
+                        ranks.push(c.iter().position(|x| x.0 == *id).unwrap_or(usize::MAX));
                     }
                 }
             }
@@ -320,6 +324,17 @@ fn main() {
                     ix_ms / real_probes.len() as f64,
                     both as f64 * 100.0 / ex_hits.max(1) as f64,
                     n = real_probes.len()
+                );
+                ranks.sort_unstable();
+                let within = |r: usize| ranks.iter().filter(|&&x| x < r).count();
+                println!(
+                    "   real mates' stage-1 rank (exhaustive's hits): within 400 {}, 800 {}, 1600 {}, 3200 {} of {}; the worst {:?}",
+                    within(400),
+                    within(800),
+                    within(1600),
+                    within(3200),
+                    ranks.len(),
+                    &ranks[ranks.len().saturating_sub(8)..]
                 );
             } else {
                 println!(
