@@ -32,14 +32,9 @@ use std::path::{Path, PathBuf};
 mod gpd;
 use gpd::fit;
 
-const SETS: [&str; 6] = [
-    "fvc2002_db1_b",
-    "fvc2002_db2_b",
-    "fvc2002_db3_b",
-    "fvc2002_db4_b",
-    "fvc2004_db1_b",
-    "fvc2004_db2_b",
-];
+#[path = "common/fvc.rs"]
+mod fvc;
+use fvc::SETS;
 const SOURCES: [&str; 2] = ["mindtct", "secugen"];
 
 struct Print {

@@ -26,6 +26,9 @@ use registro::biometrics::finger::{parse_template, FingerFeatures, FingerGallery
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+#[path = "common/fvc.rs"]
+mod fvc;
+
 const POSITIONS: [u8; 2] = [2, 7];
 
 /// The fingers of one person: (position, features).
@@ -58,14 +61,6 @@ const REAL_BASE: u64 = 1 << 40;
 
 /// The real-print people of `root` (see the header): their gallery fingers and their probes.
 fn real_people(root: &str) -> (People, People) {
-    let sets = [
-        "fvc2002_db1_b",
-        "fvc2002_db2_b",
-        "fvc2002_db3_b",
-        "fvc2002_db4_b",
-        "fvc2004_db1_b",
-        "fvc2004_db2_b",
-    ];
     let load = |set: &str, finger: u32, impression: u32| -> FingerFeatures {
         let path = format!("{root}/{set}/iso_secugen/{finger}_{impression}.iso");
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -74,7 +69,7 @@ fn real_people(root: &str) -> (People, People) {
     };
     let (mut gallery, mut probes) = (Vec::new(), Vec::new());
     let mut id = REAL_BASE;
-    for set in sets {
+    for set in fvc::SETS {
         for pair in 0..5u32 {
             let fingers = [101 + 2 * pair, 102 + 2 * pair];
             let both = |imp: u32| -> Fingers {
