@@ -415,9 +415,6 @@ impl Matcher {
         probe: &[(u8, finger::FingerFeatures)],
         key: i64,
     ) -> Vec<(u8, f32)> {
-        if probe.is_empty() {
-            return vec![];
-        }
         gallery
             .compare_person(key as u64, probe)
             .map(|c| c.fingers)
