@@ -441,6 +441,12 @@ fn a_decision_made_in_the_console_is_in_the_audit_view_and_csrf_is_required() {
             .as_deref(),
         Some("true")
     );
+    // At desktop width the log, record ids included, fits its frame without scrolling sideways.
+    b.resize(1280, 900);
+    b.script(
+        "const w = document.querySelector('.table-wrap');
+         if (w.scrollWidth > w.clientWidth + 1) throw 'the access log scrolls sideways';",
+    );
 }
 
 /// Access-log entries with `action`, newest first, as an auditor reads them over the API.
