@@ -16,13 +16,17 @@
 //! SecuGen ISO templates, parsed by `parse_template`); impression 1 of both fingers is
 //! enrolled, and impressions 2–8 are 7 two-finger probes each (210 probes). At each size the
 //! tool reports how many of these probes find their mate at rank 1 by exhaustive search and
-//! how many of those the indexed search finds too (the target is ≥ 99.5 %).
+//! how many of those the indexed search finds too (the target is ≥ 99.5 %). With
+//! `FS_REAL_INPUT=image` the same people are made of registro's own extraction from the
+//! images instead: a second input, on which no index constant was chosen.
 
 use rayon::prelude::*;
 use registro::biometrics::finger::synthetic::{
     ImpressionParams, SyntheticConfig, SyntheticGenerator,
 };
-use registro::biometrics::finger::{parse_template, FingerFeatures, FingerGallery, IndexConfig};
+use registro::biometrics::finger::{
+    extract_from_image_at, parse_template, FingerFeatures, FingerGallery, IndexConfig,
+};
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
@@ -60,12 +64,22 @@ type People = Vec<(u64, Fingers)>;
 const REAL_BASE: u64 = 1 << 40;
 
 /// The real-print people of `root` (see the header): their gallery fingers and their probes.
-fn real_people(root: &str) -> (People, People) {
+/// `images`: registro's own extraction from the set's images instead of the SecuGen templates.
+fn real_people(root: &str, images: bool) -> (People, People) {
     let load = |set: &str, finger: u32, impression: u32| -> FingerFeatures {
-        let path = format!("{root}/{set}/iso_secugen/{finger}_{impression}.iso");
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let rec = parse_template("iso-19794-2-2005", &bytes).expect("a valid ISO record");
-        FingerFeatures::extract(&rec.views[0])
+        let view = if images {
+            let path = format!("{root}/{set}/images/{finger}_{impression}.tif");
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // FVC2002 DB2 was captured at 569 dpi, the other sets at 500.
+            let dpi = if set == "fvc2002_db2_b" { 569 } else { 500 };
+            extract_from_image_at(0, &bytes, Some(dpi)).expect("a usable print")
+        } else {
+            let path = format!("{root}/{set}/iso_secugen/{finger}_{impression}.iso");
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let rec = parse_template("iso-19794-2-2005", &bytes).expect("a valid ISO record");
+            rec.views.into_iter().next().expect("one view")
+        };
+        FingerFeatures::extract(&view)
     };
     let (mut gallery, mut probes) = (Vec::new(), Vec::new());
     let mut id = REAL_BASE;
@@ -171,15 +185,21 @@ fn main() {
     let mut enrolled = 0usize;
     let real_probes = match std::env::var("FS_REAL") {
         Ok(root) => {
-            let (people, probes) = real_people(&root);
+            let images = std::env::var("FS_REAL_INPUT").is_ok_and(|v| v == "image");
+            let (people, probes) = real_people(&root, images);
             for (id, fingers) in people {
                 for (pos, f) in fingers {
                     gallery.insert(id, pos, f);
                 }
             }
             println!(
-                "real mates: {} probes of 30 real-print people from {root}",
-                probes.len()
+                "real mates: {} probes of 30 real-print people from {root} ({})",
+                probes.len(),
+                if images {
+                    "registro's extraction from the images"
+                } else {
+                    "SecuGen ISO templates"
+                }
             );
             probes
         }

@@ -47,7 +47,7 @@ mod storage;
 
 use self::consolidate::paired_score;
 use self::cylinders::count_bits;
-use self::kernels::local_pairs;
+use self::kernels::{local_pairs, local_top};
 use self::relax::lss_r;
 use super::{FingerError, FingerView, Minutia, MinutiaKind};
 use std::cell::RefCell;
@@ -82,6 +82,8 @@ const W_R: f32 = 0.5;
 /// Relaxation iterations.
 pub const N_REL: usize = 5;
 const MAX_NR: usize = 48;
+/// Cylinder pairs averaged by [`compare_local`], the index's re-ranking score.
+const LOCAL_TOP: usize = 8;
 /// Global consolidation: number of relaxed pairs tried as anchors of a rigid alignment.
 const GC_ANCHORS: usize = 3;
 /// Global consolidation: largest distance (px) of two minutiae paired after alignment.
@@ -425,6 +427,19 @@ pub fn compare(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
         let g = paired_score(a, b, s);
         (lss.powf(1.0 - GC_WEIGHT) * g.powf(GC_WEIGHT)).clamp(0.0, 1.0)
     })
+}
+
+/// The cheap local score with which the 1:N index re-ranks its candidates: the mean of the
+/// [`LOCAL_TOP`] best local similarities over all matchable cylinder pairs. This is LSS, the
+/// plain local similarity sort of the MCC paper, without the relaxation and the global
+/// consolidation of [`compare`]: it costs the pair loop only, and it ranks real mates far
+/// better than the index's hash collisions do (see `FingerGallery::search`). Not calibrated,
+/// and not a match score.
+pub(crate) fn compare_local(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
+    if a.cyl.is_empty() || b.cyl.is_empty() {
+        return 0.0;
+    }
+    local_top(a, b)
 }
 
 #[cfg(test)]

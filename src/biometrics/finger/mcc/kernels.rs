@@ -1,17 +1,18 @@
 //! The hot loops of the matcher, each with a plain scalar twin and a test holding the two
-//! equal: the local similarity of all matchable cylinder pairs (XOR/AND/popcount; compiled a
-//! second time with hardware `popcnt` and chosen at run time) and the relaxation's dot product
+//! equal: the local similarity of all matchable cylinder pairs, as a list or as the mean of the
+//! best few (XOR/AND/popcount; compiled a second time with hardware `popcnt` and chosen at run
+//! time) and the relaxation's dot product
 //! (eight independent partial sums, which the compiler vectorises).
 
 use super::*;
 
-/// Local similarities of all matchable cylinder pairs; returns them in `out` as
-/// (similarity, index in a, index in b).
+/// Calls `f(similarity, index in a, index in b)` for every matchable cylinder pair with a
+/// positive local similarity. Both the matcher's pair list and the index's cheap re-ranking
+/// score are built on this one loop.
 #[inline(always)]
-fn local_pairs_kernel(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32, u8, u8)>) {
+fn each_local_pair(a: &FingerFeatures, b: &FingerFeatures, mut f: impl FnMut(f32, u8, u8)) {
     let t = tables();
     let min_me = (MIN_ME * t.cells.len() as f32).ceil() as u32;
-    out.clear();
     // Cylinders are stored sorted by direction, so the B cylinders within the direction gate
     // of an A cylinder form one circular range of indices: `cum[v]` = B cylinders with a
     // direction below v.
@@ -64,10 +65,36 @@ fn local_pairs_kernel(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32
             }
             let s = 1.0 - t.sqrt[x as usize] / (t.sqrt[na as usize] + t.sqrt[nb as usize]);
             if s > 0.0 {
-                out.push((s, i as u8, j as u8));
+                f(s, i as u8, j as u8);
             }
         }
     }
+}
+
+/// Local similarities of all matchable cylinder pairs; returns them in `out` as
+/// (similarity, index in a, index in b).
+#[inline(always)]
+fn local_pairs_kernel(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<(f32, u8, u8)>) {
+    out.clear();
+    each_local_pair(a, b, |s, i, j| out.push((s, i, j)));
+}
+
+/// Mean of the [`LOCAL_TOP`] best local similarities over all matchable cylinder pairs
+/// (missing ones count as 0), kept in a small sorted array instead of a list of every pair.
+#[inline(always)]
+fn local_top_kernel(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
+    let mut top = [0f32; LOCAL_TOP];
+    each_local_pair(a, b, |s, _, _| {
+        if s > top[LOCAL_TOP - 1] {
+            let mut k = LOCAL_TOP - 1;
+            while k > 0 && top[k - 1] < s {
+                top[k] = top[k - 1];
+                k -= 1;
+            }
+            top[k] = s;
+        }
+    });
+    top.iter().sum::<f32>() / LOCAL_TOP as f32
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -86,6 +113,23 @@ pub(super) fn local_pairs(a: &FingerFeatures, b: &FingerFeatures, out: &mut Vec<
         }
     }
     local_pairs_kernel(a, b, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn local_top_popcnt(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
+    local_top_kernel(a, b)
+}
+
+pub(super) fn local_top(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports POPCNT (checked at run time just above).
+            return unsafe { local_top_popcnt(a, b) };
+        }
+    }
+    local_top_kernel(a, b)
 }
 
 /// Dot product of two slices whose length is a multiple of 8, as eight independent partial
@@ -112,7 +156,8 @@ mod tests {
     use super::*;
     use crate::biometrics::finger::synthetic::{SyntheticConfig, SyntheticGenerator};
 
-    /// The popcnt-compiled local-similarity kernel and the portable one give identical pairs.
+    /// The popcnt-compiled local-similarity kernels and the portable ones give identical pairs
+    /// and identical top-k scores.
     #[test]
     fn popcnt_kernel_equals_portable_kernel() {
         let mut g = SyntheticGenerator::new(5, SyntheticConfig::default());
@@ -131,6 +176,14 @@ mod tests {
                 local_pairs_kernel(a, b, &mut plain);
                 assert_eq!(fast, plain);
                 compared += fast.len();
+                // The top-k score is the mean of the k best pairs of the same list.
+                let mut sims: Vec<f32> = plain.iter().map(|p| p.0).collect();
+                sims.sort_by(|x, y| y.total_cmp(x));
+                sims.resize(LOCAL_TOP.max(sims.len()), 0.0);
+                let want = sims[..LOCAL_TOP].iter().sum::<f32>() / LOCAL_TOP as f32;
+                let (fast_top, plain_top) = (local_top(a, b), local_top_kernel(a, b));
+                assert_eq!(fast_top, plain_top);
+                assert!((fast_top - want).abs() <= 1e-6, "{fast_top} vs {want}");
             }
         }
         assert!(compared > 1000, "only {compared} pairs compared");
