@@ -515,6 +515,18 @@ impl FingerGallery {
         feats + entries + index + persons
     }
 
+    /// The live fingers among `ids` (one person's entries) that a probe finger at `position`
+    /// meets.
+    fn fingers_meeting<'a>(
+        &'a self,
+        ids: &'a [u32],
+        position: u8,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
+        ids.iter()
+            .map(|&id| &self.entries[id as usize])
+            .filter(move |e| e.alive && positions_match(position, e.position))
+    }
+
     /// Scores every finger of `person` against the probe and fuses.
     fn score_person(&self, person: u64, probe: &[(u8, FingerFeatures)]) -> Option<FingerCandidate> {
         let (_, ids) = self.persons.get(&person)?;
@@ -522,11 +534,7 @@ impl FingerGallery {
         let mut scores = Vec::with_capacity(probe.len());
         for (pp, pf) in probe {
             let mut best: Option<(u8, f32)> = None;
-            for &id in ids {
-                let e = &self.entries[id as usize];
-                if !e.alive || !positions_match(*pp, e.position) {
-                    continue;
-                }
+            for e in self.fingers_meeting(ids, *pp) {
                 let s = super::mcc::compare(pf, &e.features);
                 if best.is_none_or(|b| s > b.1) {
                     best = Some((e.position, s));
@@ -556,9 +564,7 @@ impl FingerGallery {
         probe
             .iter()
             .map(|(pp, pf)| {
-                ids.iter()
-                    .map(|&id| &self.entries[id as usize])
-                    .filter(|e| e.alive && positions_match(*pp, e.position))
+                self.fingers_meeting(ids, *pp)
                     .map(|e| super::mcc::compare_local(pf, &e.features))
                     .fold(0.0, f32::max)
             })
@@ -574,7 +580,8 @@ impl FingerGallery {
         n: usize,
         cancel: &AtomicBool,
     ) -> Vec<u64> {
-        let head = (n / KEEP_DIVISOR).max(1).min(pool.len());
+        let quarter = (n / KEEP_DIVISOR).max(1);
+        let head = quarter.min(pool.len());
         let mut out: Vec<u64> = pool[..head].iter().map(|c| c.0).collect();
         let mut rest: Vec<(f32, u64)> = pool[head..]
             .par_iter()
@@ -585,10 +592,7 @@ impl FingerGallery {
                 (self.local_score(c.0, probe), c.0)
             })
             .collect();
-        let take = (n / KEEP_DIVISOR).max(1).min(rest.len());
-        if take == 0 {
-            return out;
-        }
+        let take = quarter.min(rest.len());
         let order = |a: &(f32, u64), b: &(f32, u64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if rest.len() > take {
             rest.select_nth_unstable_by(take - 1, order);
@@ -735,10 +739,8 @@ impl FingerGallery {
             .cfg
             .shortlist
             .max(self.persons.len() * SHORTLIST_PER_MILLE / 1000);
+        // A cancelled stage 1 returns no pool, and so no persons.
         let pool = self.stage1(probe, n * POOL_FACTOR / 2, cancel);
-        if cancel.load(Ordering::Relaxed) {
-            return Vec::new();
-        }
         let persons = self.rerank(probe, &pool, n, cancel);
         if cancel.load(Ordering::Relaxed) {
             return Vec::new();

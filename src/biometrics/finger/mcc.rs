@@ -435,10 +435,8 @@ pub fn compare(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
 /// consolidation of [`compare`]: it costs the pair loop only, and it ranks real mates far
 /// better than the index's hash collisions do (see `FingerGallery::search`). Not calibrated,
 /// and not a match score.
+/// A finger without cylinders has no pairs and scores 0.
 pub(crate) fn compare_local(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
-    if a.cyl.is_empty() || b.cyl.is_empty() {
-        return 0.0;
-    }
     local_top(a, b)
 }
 
