@@ -17,11 +17,18 @@
 //!
 //! Stage 2 runs the full MCC/LSS-R matcher on every finger of those persons (in parallel on
 //! rayon's ambient pool), fuses per person and returns the top k.
+//!
+//! Memory: the inverted lists are split into pages of 2^18 entry ids, so an item is 3 bytes
+//! (the id within its page and the direction), and each finger's features are kept packed
+//! (`mcc::PackedFeatures`: one buffer, cylinder slices without the cells outside the disc),
+//! unpacked into a per-thread buffer for each comparison. Both forms are exact: searches give
+//! the same results as with 4-byte items and unpacked features.
 
 use super::calib::fuse_scores;
-use super::mcc::{FingerFeatures, ND};
+use super::mcc::{FingerFeatures, PackedFeatures, ND};
 use super::synthetic::SplitMix64;
 use rayon::prelude::*;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -68,7 +75,22 @@ struct Entry {
     ntok: u16,
     /// Dense person slot (index into `slot_person`).
     slot: u32,
-    features: FingerFeatures,
+    /// The finger's features in the gallery's compact form (unpacked per comparison).
+    features: PackedFeatures,
+}
+
+thread_local! {
+    /// A gallery finger unpacked for one comparison (reused, so unpacking allocates nothing).
+    static UNPACKED: RefCell<FingerFeatures> = RefCell::new(FingerFeatures::empty());
+}
+
+/// Runs `f` on the unpacked features of a gallery finger.
+fn with_unpacked<R>(p: &PackedFeatures, f: impl FnOnce(&FingerFeatures) -> R) -> R {
+    UNPACKED.with(|u| {
+        let mut u = u.borrow_mut();
+        p.unpack_into(&mut u);
+        f(&u)
+    })
 }
 
 /// Random ranks of the cylinder bit positions, one row per MinHash function, fixed by a seed.
@@ -161,14 +183,32 @@ const POOL_FACTOR: usize = 5;
 /// mate at stage-1 rank 27 had local rank 335).
 const KEEP_DIVISOR: usize = 4;
 
-/// Largest number of fingers a gallery holds at once (entry ids have 26 bits in the index;
-/// the ids of removed fingers are given back and reused, so churn does not use them up).
+/// Largest number of fingers a gallery holds at once (it bounds a probe finger's vote buffer,
+/// 10 bytes per entry id; the ids of removed fingers are given back and reused, so churn does
+/// not use them up).
 pub const MAX_GALLERY_FINGERS: usize = 1 << 26;
 
-/// One inverted list: `entry id << 6 | minutia direction in 1/64 turn`, 4 bytes per token.
+/// Entry ids per index page: an inverted list holds the ids of one page only, so an item needs
+/// the id's low `PAGE_BITS` bits and the direction, 3 bytes instead of 4 (the index is most of
+/// the gallery's memory).
+const PAGE_BITS: u32 = 18;
+
+/// One inverted list of one page: items `(entry id mod 2^PAGE_BITS) << 6 | minutia direction
+/// in 1/64 turn`, 3 bytes each, little-endian.
 #[derive(Debug, Clone, Default)]
 struct Bucket {
-    items: Vec<u32>,
+    items: Vec<[u8; 3]>,
+}
+
+#[inline]
+fn pack_item(id: u32, dir: u8, page_bits: u32) -> [u8; 3] {
+    let v = (id & ((1 << page_bits) - 1)) << 6 | (dir >> 2) as u32;
+    [v as u8, (v >> 8) as u8, (v >> 16) as u8]
+}
+
+#[inline]
+fn unpack_item(it: [u8; 3]) -> u32 {
+    it[0] as u32 | (it[1] as u32) << 8 | (it[2] as u32) << 16
 }
 
 impl Bucket {
@@ -196,7 +236,11 @@ pub struct FingerGallery {
     free_ids: Vec<u32>,
     /// Person slots of removed persons: reused first.
     free_slots: Vec<u32>,
+    /// Inverted lists, page-major: list `page << bucket_bits | bucket` holds the items of
+    /// the entries `page << page_bits ..` that fall in `bucket`; pages are added as ids grow.
     index: Vec<Bucket>,
+    /// log2 of the entry ids per index page ([`PAGE_BITS`]; smaller in tests, to cross pages).
+    page_bits: u32,
     /// Total items in the index (for the stop-bucket threshold).
     index_items: usize,
     live: usize,
@@ -236,10 +280,20 @@ impl FingerGallery {
             free_slots: Vec::new(),
             index_items: 0,
             index: vec![Bucket::default(); 1 << cfg.bucket_bits],
+            page_bits: PAGE_BITS,
             live: 0,
             ranks: minhash_ranks(cfg.tables * cfg.hashes_per_table),
             cfg,
         }
+    }
+
+    /// A gallery whose index pages hold `2^page_bits` entry ids, so that small tests cross
+    /// page boundaries.
+    #[cfg(test)]
+    fn with_page_bits(page_bits: u32) -> Self {
+        let mut g = Self::new();
+        g.page_bits = page_bits;
+        g
     }
 
     /// The index configuration.
@@ -279,35 +333,39 @@ impl FingerGallery {
         }
         // Grow every touched inverted list at most once per batch, instead of by 25 % steps
         // while appending (start-up loading spent most of its time reallocating lists).
-        let mut add = vec![0u32; self.index.len()];
-        for t in toks.iter().flatten() {
-            add[t.0 as usize] += 1;
+        let base = self.first_new_id(items.len()) as usize;
+        self.ensure_pages(base + items.len());
+        // The inverted lists of the pages that the new ids fall in.
+        let first = self.list_of(base as u32, 0);
+        let end = self.list_of((base + items.len() - 1) as u32, 0) + (1 << self.cfg.bucket_bits);
+        let mut add = vec![0u32; end - first];
+        for (i, t) in toks.iter().enumerate() {
+            for &(b, _) in t {
+                add[self.list_of((base + i) as u32, b) - first] += 1;
+            }
         }
-        for (b, &n) in self.index.iter_mut().zip(&add) {
+        for (b, &n) in self.index[first..end].iter_mut().zip(&add) {
             b.grow_for(n as usize);
         }
         drop(add);
-        let base = self.first_new_id(items.len()) as usize;
-        // Append to the inverted lists in parallel: each thread owns one range of buckets and
-        // takes the tokens that fall in it, in entry order (so the lists are exactly what
+        let (page_bits, bucket_bits) = (self.page_bits, self.cfg.bucket_bits);
+        // Append to the inverted lists in parallel: each thread owns one range of those lists
+        // and takes the tokens that fall in it, in entry order (so the lists are exactly what
         // one-by-one insertion builds).
-        let chunk = self
-            .index
-            .len()
-            .div_ceil(rayon::current_num_threads().max(1));
-        self.index
+        let chunk = (end - first).div_ceil(rayon::current_num_threads().max(1));
+        self.index[first..end]
             .par_chunks_mut(chunk)
             .enumerate()
             .for_each(|(ci, buckets)| {
-                let lo = (ci * chunk) as u32;
-                let hi = lo + buckets.len() as u32;
+                let lo = first + ci * chunk;
+                let hi = lo + buckets.len();
                 for (i, t) in toks.iter().enumerate() {
                     let id = (base + i) as u32;
+                    let page = ((id >> page_bits) as usize) << bucket_bits;
                     for &(b, d) in t {
-                        if (lo..hi).contains(&b) {
-                            buckets[(b - lo) as usize]
-                                .items
-                                .push(id << 6 | (d >> 2) as u32);
+                        let l = page | b as usize;
+                        if (lo..hi).contains(&l) {
+                            buckets[l - lo].items.push(pack_item(id, d, page_bits));
                         }
                     }
                 }
@@ -329,10 +387,13 @@ impl FingerGallery {
             Some(id) => id,
             None => self.first_new_id(1),
         };
+        self.ensure_pages(id as usize + 1);
         for &(t, d) in &toks {
-            let b = &mut self.index[t as usize];
+            let item = pack_item(id, d, self.page_bits);
+            let l = self.list_of(id, t);
+            let b = &mut self.index[l];
             b.grow_for(1);
-            b.items.push(id << 6 | (d >> 2) as u32);
+            b.items.push(item);
         }
         self.index_items += toks.len();
         self.add_entry_at(id, person, position, features, toks.len());
@@ -348,6 +409,30 @@ impl FingerGallery {
         id as u32
     }
 
+    /// Adds empty index pages until the entry ids below `ids_end` have theirs.
+    fn ensure_pages(&mut self, ids_end: usize) {
+        let pages = ids_end.div_ceil(1 << self.page_bits).max(1);
+        let lists = pages << self.cfg.bucket_bits;
+        if self.index.len() < lists {
+            self.index.resize(lists, Bucket::default());
+        }
+    }
+
+    /// The inverted list that holds entry `id`'s items of bucket `bucket`.
+    #[inline]
+    fn list_of(&self, id: u32, bucket: u32) -> usize {
+        ((id >> self.page_bits) as usize) << self.cfg.bucket_bits | bucket as usize
+    }
+
+    /// Items of bucket `bucket` over all pages.
+    fn bucket_len(&self, bucket: usize) -> usize {
+        self.index[bucket..]
+            .iter()
+            .step_by(1 << self.cfg.bucket_bits)
+            .map(|b| b.items.len())
+            .sum()
+    }
+
     /// Records a finger whose index tokens are already appended (entry id = current length).
     fn add_entry(&mut self, person: u64, position: u8, features: FingerFeatures, ntok: usize) {
         let id = self.entries.len() as u32;
@@ -360,10 +445,9 @@ impl FingerGallery {
         id: u32,
         person: u64,
         position: u8,
-        mut features: FingerFeatures,
+        features: FingerFeatures,
         ntok: usize,
     ) {
-        features.shrink();
         let slot = match self.persons.get_mut(&person) {
             Some(rec) => {
                 rec.1.push(id);
@@ -389,7 +473,7 @@ impl FingerGallery {
             alive: true,
             ntok: ntok.min(u16::MAX as usize) as u16,
             slot,
-            features,
+            features: PackedFeatures::pack(&features),
         };
         if (id as usize) < self.entries.len() {
             self.entries[id as usize] = entry;
@@ -408,25 +492,20 @@ impl FingerGallery {
                 if !self.entries[id as usize].alive {
                     continue;
                 }
-                let toks = self.tokens(&self.entries[id as usize].features);
+                let toks = self.tokens(&self.entries[id as usize].features.unpack());
+                let low = id & ((1 << self.page_bits) - 1);
                 for &(t, _) in &toks {
-                    let items = &mut self.index[t as usize].items;
+                    let l = self.list_of(id, t);
+                    let items = &mut self.index[l].items;
                     let before = items.len();
-                    items.retain(|&it| it >> 6 != id);
+                    items.retain(|&it| unpack_item(it) >> 6 != low);
                     self.index_items -= before - items.len();
                 }
                 self.free_ids.push(id);
                 let e = &mut self.entries[id as usize];
                 {
                     e.alive = false;
-                    e.features = FingerFeatures::extract(&super::FingerView {
-                        position: 0,
-                        width: 1,
-                        height: 1,
-                        resolution_dpi: 500,
-                        quality: 0,
-                        minutiae: Vec::new(),
-                    });
+                    e.features = PackedFeatures::empty();
                     self.live -= 1;
                 }
             }
@@ -445,17 +524,17 @@ impl FingerGallery {
     /// Diagnostic summary of the index: items, mean and longest bucket, stop buckets.
     pub fn index_stats(&self) -> String {
         let cap = STOP_FACTOR * (self.index_items >> self.cfg.bucket_bits) + 64;
-        let longest = self.index.iter().map(|b| b.items.len()).max().unwrap_or(0);
-        let stop: Vec<usize> = self
-            .index
-            .iter()
-            .map(|b| b.items.len())
-            .filter(|&l| l > cap)
+        let buckets = 1usize << self.cfg.bucket_bits;
+        let lens: Vec<usize> = (0..buckets.min(self.index.len()))
+            .map(|b| self.bucket_len(b))
             .collect();
+        let longest = lens.iter().copied().max().unwrap_or(0);
+        let stop: Vec<usize> = lens.into_iter().filter(|&l| l > cap).collect();
         format!(
-            "index: {} items, mean bucket {:.1}, longest {}, {} stop buckets holding {} items",
+            "index: {} items in {} pages, mean bucket {:.1}, longest {}, {} stop buckets holding {} items",
             self.index_items,
-            self.index_items as f64 / self.index.len() as f64,
+            self.index.len() / buckets,
+            self.index_items as f64 / buckets as f64,
             longest,
             stop.len(),
             stop.iter().sum::<usize>()
@@ -502,7 +581,7 @@ impl FingerGallery {
         let index: usize = self
             .index
             .iter()
-            .map(|l| l.items.capacity() * 4)
+            .map(|l| l.items.capacity() * 3)
             .sum::<usize>()
             + self.index.capacity() * std::mem::size_of::<Bucket>();
         let persons = self.persons.capacity() * (8 + std::mem::size_of::<(u32, Vec<u32>)>() + 8)
@@ -535,7 +614,7 @@ impl FingerGallery {
         for (pp, pf) in probe {
             let mut best: Option<(u8, f32)> = None;
             for e in self.fingers_meeting(ids, *pp) {
-                let s = super::mcc::compare(pf, &e.features);
+                let s = with_unpacked(&e.features, |g| super::mcc::compare(pf, g));
                 if best.is_none_or(|b| s > b.1) {
                     best = Some((e.position, s));
                 }
@@ -565,7 +644,7 @@ impl FingerGallery {
             .iter()
             .map(|(pp, pf)| {
                 self.fingers_meeting(ids, *pp)
-                    .map(|e| super::mcc::compare_local(pf, &e.features))
+                    .map(|e| with_unpacked(&e.features, |g| super::mcc::compare_local(pf, g)))
                     .fold(0.0, f32::max)
             })
             .sum()
@@ -623,22 +702,26 @@ impl FingerGallery {
         // "Stop buckets": keys shared by a large part of the gallery (cylinder patterns that
         // are common to most fingers) carry little evidence and cost most of the time.
         let cap = STOP_FACTOR * (self.index_items >> self.cfg.bucket_bits) + 64;
+        let buckets = 1usize << self.cfg.bucket_bits;
         for (i, &(t, dp)) in toks.iter().enumerate() {
             if i % 32 == 0 && cancel.load(Ordering::Relaxed) {
                 break;
             }
-            let items = &self.index[t as usize].items;
-            if items.len() > cap {
+            if self.bucket_len(t as usize) > cap {
                 continue;
             }
-            for &item in items {
-                let (id, dg) = (item >> 6, ((item & 63) << 2) as u8);
-                let r = (dp & 0xfc).wrapping_sub(dg) as i8 as i32;
-                if r.abs() > ROT_WINDOW {
-                    continue;
+            for (page, list) in self.index[t as usize..].iter().step_by(buckets).enumerate() {
+                let base = page << self.page_bits;
+                for &it in &list.items {
+                    let item = unpack_item(it);
+                    let (id, dg) = (base | (item >> 6) as usize, ((item & 63) << 2) as u8);
+                    let r = (dp & 0xfc).wrapping_sub(dg) as i8 as i32;
+                    if r.abs() > ROT_WINDOW {
+                        continue;
+                    }
+                    let a = &mut acc[id * NBINS + ((r + ROT_WINDOW) / ROT_BIN) as usize];
+                    *a = a.saturating_add(1);
                 }
-                let a = &mut acc[id as usize * NBINS + ((r + ROT_WINDOW) / ROT_BIN) as usize];
-                *a = a.saturating_add(1);
             }
         }
         let best = acc
@@ -826,13 +909,19 @@ mod tests {
             items.push((p, 2u8, FingerFeatures::extract(&g.render(&m, &ip))));
             probes.push(vec![(2u8, FingerFeatures::extract(&g.render(&m, &ip)))]);
         }
-        let mut one = FingerGallery::new();
+        // Index pages of 32 entry ids, so that the 90 fingers span three pages.
+        let mut one = FingerGallery::with_page_bits(5);
         for (p, pos, f) in items.clone() {
             one.insert(p, pos, f);
         }
+        // The same fingers in one page.
+        let mut flat = FingerGallery::new();
+        for (p, pos, f) in items.clone() {
+            flat.insert(p, pos, f);
+        }
         // A small batch (one by one inside) and a bulk one on a 2-thread pool, so the bucket
         // ranges really are split.
-        let mut many = FingerGallery::new();
+        let mut many = FingerGallery::with_page_bits(5);
         let (a, b) = items.split_at(10);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(2)
@@ -843,6 +932,12 @@ mod tests {
             many.insert_batch(b.to_vec());
         });
         assert_eq!(one.index_stats(), many.index_stats());
+        assert!(
+            one.index_stats().contains(" in 3 pages"),
+            "{}",
+            one.index_stats()
+        );
+        assert_eq!(one.index_items(), flat.index_items());
         assert_eq!(one.people(), many.people());
         for (i, b) in one.index.iter().enumerate() {
             assert_eq!(b.items, many.index[i].items, "bucket {i}");
@@ -856,6 +951,10 @@ mod tests {
             assert_eq!(
                 one.search(probe, 3, &cancel),
                 many.search(probe, 3, &cancel)
+            );
+            assert_eq!(
+                one.stage1_candidates(probe, 100),
+                flat.stage1_candidates(probe, 100)
             );
         }
     }
@@ -957,7 +1056,8 @@ mod tests {
             .iter()
             .map(|m| FingerFeatures::extract(&g.render(m, &ip)))
             .collect();
-        let mut gal = FingerGallery::new();
+        // Index pages of 8 entry ids: the live fingers span two pages.
+        let mut gal = FingerGallery::with_page_bits(3);
         let cancel = AtomicBool::new(false);
         // 10 persons live at any time; 20 rounds replace all of them (200 insertions).
         let mut live: Vec<u64> = Vec::new();

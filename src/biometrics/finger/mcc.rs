@@ -32,6 +32,7 @@
 //!
 //! * [`cylinders`] — valid area (convex hull), cylinder construction (`FingerFeatures::extract`);
 //! * [`storage`] — the versioned byte form (`to_bytes` / `from_bytes`);
+//! * [`packed`] — the gallery's compact in-memory form ([`PackedFeatures`]);
 //! * [`kernels`] — the hot loops (local similarity by popcount, the relaxation's dot product),
 //!   each with a plain scalar twin and a test that holds the two equal;
 //! * [`relax`] — LSS-R: pair selection and relaxation;
@@ -42,12 +43,14 @@
 mod consolidate;
 pub(crate) mod cylinders;
 mod kernels;
+mod packed;
 mod relax;
 mod storage;
 
 use self::consolidate::paired_score;
 use self::cylinders::count_bits;
 use self::kernels::{local_pairs, local_top};
+pub(crate) use self::packed::PackedFeatures;
 use self::relax::lss_r;
 use super::{FingerError, FingerView, Minutia, MinutiaKind};
 use std::cell::RefCell;
@@ -337,16 +340,6 @@ impl FingerFeatures {
             + self.owner.capacity()
             + self.cnt.capacity() * 2
             + self.hull.capacity() * 12
-    }
-
-    /// Releases spare capacity (used by the gallery).
-    pub fn shrink(&mut self) {
-        self.raw.shrink_to_fit();
-        self.dirq.shrink_to_fit();
-        self.cyl.shrink_to_fit();
-        self.owner.shrink_to_fit();
-        self.cnt.shrink_to_fit();
-        self.hull.shrink_to_fit();
     }
 }
 
