@@ -156,6 +156,28 @@ impl RawMinutia {
             quality: m.quality,
         }
     }
+    /// The 8-byte little-endian form shared by the stored and the packed features.
+    fn to_le_bytes(self) -> [u8; 8] {
+        let (x, y, a) = (
+            self.x4.to_le_bytes(),
+            self.y4.to_le_bytes(),
+            self.a.to_le_bytes(),
+        );
+        [x[0], x[1], y[0], y[1], a[0], a[1], self.kind, self.quality]
+    }
+
+    /// Inverse of [`to_le_bytes`](Self::to_le_bytes), from the first 8 bytes of `s`; checks
+    /// nothing.
+    fn from_le_bytes(s: &[u8]) -> Self {
+        RawMinutia {
+            x4: u16::from_le_bytes([s[0], s[1]]),
+            y4: u16::from_le_bytes([s[2], s[3]]),
+            a: u16::from_le_bytes([s[4], s[5]]),
+            kind: s[6],
+            quality: s[7],
+        }
+    }
+
     fn x(&self) -> f32 {
         self.x4 as f32 / 4.0
     }

@@ -11,9 +11,10 @@
 
 use super::*;
 
-/// Layout of the disc cells: `DISC` has a 1 for each of them; row `r` of the 8×8 grid (bits
-/// `8r..8r+8`) holds its disc cells at bits `lo[r]..lo[r] + width[r]`, stored contiguously
-/// from bit `at[r]` of the packed word.
+/// Layout of the disc cells: `mask` has a 1 for each of them, `bits` counts them; for row `r`
+/// of the 8×8 grid, `rows[r] = (from, width, at)`: its disc cells are bits
+/// `from..from + width` of a cylinder word, stored contiguously from bit `at` of the packed
+/// word.
 struct Disc {
     mask: u64,
     bits: u32,
@@ -146,10 +147,7 @@ impl PackedFeatures {
         );
         out.extend_from_slice(&[n as u8, c as u8, f.hull.len() as u8]);
         for m in &f.raw {
-            out.extend_from_slice(&m.x4.to_le_bytes());
-            out.extend_from_slice(&m.y4.to_le_bytes());
-            out.extend_from_slice(&m.a.to_le_bytes());
-            out.extend_from_slice(&[m.kind, m.quality]);
+            out.extend_from_slice(&m.to_le_bytes());
         }
         out.extend_from_slice(&f.owner);
         out.extend_from_slice(&f.dirq);
@@ -195,14 +193,11 @@ impl PackedFeatures {
         let (n, c, h) = (b[0] as usize, b[1] as usize, b[2] as usize);
         let mut pos = 3;
         out.raw.clear();
-        out.raw
-            .extend(b[pos..pos + n * 8].chunks_exact(8).map(|s| RawMinutia {
-                x4: u16::from_le_bytes([s[0], s[1]]),
-                y4: u16::from_le_bytes([s[2], s[3]]),
-                a: u16::from_le_bytes([s[4], s[5]]),
-                kind: s[6],
-                quality: s[7],
-            }));
+        out.raw.extend(
+            b[pos..pos + n * 8]
+                .chunks_exact(8)
+                .map(RawMinutia::from_le_bytes),
+        );
         pos += n * 8;
         out.owner.clear();
         out.owner.extend_from_slice(&b[pos..pos + c]);

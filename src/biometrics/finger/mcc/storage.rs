@@ -17,11 +17,7 @@ impl FingerFeatures {
         out.extend_from_slice(&PARAMS_ID.to_le_bytes());
         out.push(self.raw.len() as u8);
         for m in &self.raw {
-            out.extend_from_slice(&m.x4.to_le_bytes());
-            out.extend_from_slice(&m.y4.to_le_bytes());
-            out.extend_from_slice(&m.a.to_le_bytes());
-            out.push(m.kind);
-            out.push(m.quality);
+            out.extend_from_slice(&m.to_le_bytes());
         }
         out.push(self.cyl.len() as u8);
         for (o, w) in self.owner.iter().zip(&self.cyl) {
@@ -47,14 +43,7 @@ impl FingerFeatures {
         }
         let mut raw = Vec::with_capacity(n);
         for _ in 0..n {
-            let s = &b[pos..pos + 8];
-            let m = RawMinutia {
-                x4: u16::from_le_bytes([s[0], s[1]]),
-                y4: u16::from_le_bytes([s[2], s[3]]),
-                a: u16::from_le_bytes([s[4], s[5]]),
-                kind: s[6],
-                quality: s[7],
-            };
+            let m = RawMinutia::from_le_bytes(&b[pos..pos + 8]);
             if m.kind > 2 || m.x4 > 16383 * 4 || m.y4 > 16383 * 4 {
                 return Err(bad("minutia field out of range"));
             }
