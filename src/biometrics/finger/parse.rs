@@ -129,7 +129,23 @@ struct ViewGeom {
     width: u16,
     height: u16,
     dpi: u16,
+    /// `x resolution / y resolution`: 1 for square pixels (see [`y_scale`]).
+    y_scale: f32,
     quality: u8,
+}
+
+/// The factor that brings y onto the x resolution, `resx / resy`, for records that declare
+/// different resolutions across and along the sensor (the standards carry both). Honoured
+/// only when both lie in the plausible 250–1000 dpi band that
+/// [`FingerFeatures::extract`](super::FingerFeatures::extract) honours; otherwise (and for a
+/// y resolution of 0, which some encoders write) pixels are taken as square, as before.
+fn y_scale(resx: u16, resy: u16) -> f32 {
+    let plausible = |ppcm: u16| (250.0..=1000.0).contains(&(ppcm as f32 * 2.54));
+    if resx == resy || !plausible(resx) || !plausible(resy) {
+        1.0
+    } else {
+        resx as f32 / resy as f32
+    }
 }
 
 /// Reads `count` minutiae of `size` bytes (5 = no quality byte, 6 = with quality byte).
@@ -193,6 +209,19 @@ fn read_minutiae(
 
 fn make_view(g: ViewGeom, mut minutiae: Vec<Minutia>) -> FingerView {
     let (mut w, mut h) = (g.width, g.height);
+    if g.y_scale != 1.0 {
+        // Non-square pixels: y is rescaled onto the x resolution, and each direction with it
+        // (a direction is a tangent, `(cos θ, −sin θ)` in y-down pixels, so its y component
+        // scales like y), so that the view is in square pixels at the declared x resolution.
+        let k = g.y_scale;
+        for m in &mut minutiae {
+            m.y *= k;
+            m.angle = normalize_angle((m.angle.sin() * k).atan2(m.angle.cos()));
+        }
+        if h > 0 {
+            h = (h as f32 * k).ceil().clamp(1.0, u16::MAX as f32) as u16;
+        }
+    }
     if w == 0 || h == 0 {
         // Size not recorded: use the extent of the minutiae.
         let mx = minutiae.iter().map(|m| m.x as u16).max().unwrap_or(0);
@@ -242,7 +271,7 @@ fn parse_iso2005(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
     let width = r.u16()?;
     let height = r.u16()?;
     let resx = r.u16()?;
-    let _resy = r.u16()?;
+    let resy = r.u16()?;
     let nviews = r.u8()? as usize;
     let _reserved = r.u8()?;
     if nviews == 0 {
@@ -260,6 +289,7 @@ fn parse_iso2005(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
             width,
             height,
             dpi,
+            y_scale: y_scale(resx, resy),
             quality,
         };
         let ms = read_minutiae(&mut r, count, 6, AngleUnit::Iso256, &g, vi)?;
@@ -322,7 +352,7 @@ fn parse_iso2011(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
         let position = check_position(r.u8()?)?;
         let _view = r.u8()?;
         let resx = r.u16()?;
-        let _resy = r.u16()?;
+        let resy = r.u16()?;
         let _impression = r.u8()?;
         let width = r.u16()?;
         let height = r.u16()?;
@@ -339,6 +369,7 @@ fn parse_iso2011(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
             width,
             height,
             dpi: ppcm_to_dpi(resx)?,
+            y_scale: y_scale(resx, resy),
             quality,
         };
         let ms = read_minutiae(&mut r, count, size, AngleUnit::Iso256, &g, vi)?;
@@ -389,7 +420,7 @@ fn parse_ansi2004(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
     let width = r.u16()?;
     let height = r.u16()?;
     let resx = r.u16()?;
-    let _resy = r.u16()?;
+    let resy = r.u16()?;
     let nviews = r.u8()? as usize;
     let _reserved = r.u8()?;
     if nviews == 0 {
@@ -407,6 +438,7 @@ fn parse_ansi2004(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
             width,
             height,
             dpi,
+            y_scale: y_scale(resx, resy),
             quality,
         };
         let ms = read_minutiae(&mut r, count, 6, AngleUnit::Ansi2Deg, &g, vi)?;
@@ -447,13 +479,14 @@ fn parse_ansi2009(bytes: &[u8]) -> Result<FingerRecord, FingerError> {
         let width = r.u16()?;
         let height = r.u16()?;
         let resx = r.u16()?;
-        let _resy = r.u16()?;
+        let resy = r.u16()?;
         let count = r.u8()? as usize;
         let g = ViewGeom {
             position,
             width,
             height,
             dpi: ppcm_to_dpi(resx)?,
+            y_scale: y_scale(resx, resy),
             quality,
         };
         let ms = read_minutiae(&mut r, count, 6, AngleUnit::Ansi2Deg, &g, vi)?;
@@ -495,6 +528,90 @@ mod tests {
             "LEFT_RING" => 9,
             "LEFT_LITTLE" => 10,
             _ => panic!("position {s}"),
+        }
+    }
+
+    /// The ISO 2005 sample with its first view's minutiae squeezed along y by `1 / k` (as a sensor with
+    /// `k` times coarser rows would record them) and the given y resolution in its header.
+    fn squeezed_iso2005(k: f32, resy: u16) -> Vec<u8> {
+        let mut b = fixture("iso19794p2v2005-sample.dat");
+        // Header: resolutions at 18 (x) and 20 (y); the first view's minutiae from 28.
+        b[20..22].copy_from_slice(&resy.to_be_bytes());
+        let h = u16::from_be_bytes([b[16], b[17]]) as f32;
+        b[16..18].copy_from_slice(&((h / k).round() as u16).to_be_bytes());
+        let n = b[27] as usize;
+        for i in 0..n {
+            let o = 28 + 6 * i;
+            let w1 = u16::from_be_bytes([b[o + 2], b[o + 3]]);
+            let y = (w1 & 0x3fff) as f32;
+            let th = b[o + 4] as f32 * std::f32::consts::TAU / 256.0;
+            let yq = (y / k).round() as u16;
+            b[o + 2..o + 4].copy_from_slice(&((w1 & 0xc000) | yq).to_be_bytes());
+            let t2 = normalize_angle((th.sin() / k).atan2(th.cos()));
+            b[o + 4] = ((t2 / std::f32::consts::TAU * 256.0).round() as u32 % 256) as u8;
+        }
+        b
+    }
+
+    /// A record that declares a coarser y resolution is brought back to square pixels: its
+    /// minutiae land where the square-pixel original has them (within the rounding of the
+    /// squeezed record), and it matches the original far better than the same minutiae under
+    /// a header that claims square pixels.
+    #[test]
+    fn non_square_pixels_are_rescaled_to_the_x_resolution() {
+        let orig = parse_template("iso-19794-2-2005", &fixture("iso19794p2v2005-sample.dat"))
+            .unwrap()
+            .views
+            .remove(0);
+        let b = fixture("iso19794p2v2005-sample.dat");
+        let resx = u16::from_be_bytes([b[18], b[19]]);
+        let resy = resx * 2 / 3;
+        let k = resx as f32 / resy as f32;
+        let honest = parse_template("iso-19794-2-2005", &squeezed_iso2005(k, resy))
+            .unwrap()
+            .views
+            .remove(0);
+        assert_eq!(honest.resolution_dpi, orig.resolution_dpi);
+        assert!((honest.height as f32 - orig.height as f32).abs() <= k);
+        assert_eq!(honest.minutiae.len(), orig.minutiae.len());
+        for (h, o) in honest.minutiae.iter().zip(&orig.minutiae) {
+            assert_eq!(h.x, o.x);
+            assert!((h.y - o.y).abs() <= k / 2.0 + 1e-3, "y {} vs {}", h.y, o.y);
+            let d = (h.angle - o.angle + std::f32::consts::PI).rem_euclid(std::f32::consts::TAU)
+                - std::f32::consts::PI;
+            // Quantisation (1.4°) stretched by up to k, plus the y rounding's effect.
+            assert!(
+                d.abs().to_degrees() <= 5.0,
+                "angle off by {}°",
+                d.to_degrees()
+            );
+        }
+        let lying = parse_template("iso-19794-2-2005", &squeezed_iso2005(k, resx))
+            .unwrap()
+            .views
+            .remove(0);
+        assert!(lying
+            .minutiae
+            .iter()
+            .zip(&orig.minutiae)
+            .any(|(l, o)| (l.y - o.y).abs() > 5.0));
+        use crate::biometrics::finger::{compare, FingerFeatures};
+        let fo = FingerFeatures::extract(&orig);
+        let (sh, sl) = (
+            compare(&fo, &FingerFeatures::extract(&honest)),
+            compare(&fo, &FingerFeatures::extract(&lying)),
+        );
+        assert!(
+            sh > 0.5 && sh > 2.0 * sl,
+            "honest {sh}, square-pixel header {sl}"
+        );
+        // A y resolution of 0 or outside 250–1000 dpi is ignored (square pixels, as before).
+        for bad in [0u16, 50, 1000] {
+            let v = parse_template("iso-19794-2-2005", &squeezed_iso2005(k, bad))
+                .unwrap()
+                .views
+                .remove(0);
+            assert_eq!(v.minutiae, lying.minutiae, "resy {bad}");
         }
     }
 
