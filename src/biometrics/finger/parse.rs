@@ -19,6 +19,7 @@
 //! to miscount the record length by a few bytes (the reference samples do), so ANSI records
 //! tolerate a declared length within [`ANSI_LENGTH_TOLERANCE`] bytes of the structure.
 
+use super::select::PLAUSIBLE_DPI;
 use super::{normalize_angle, FingerError, FingerRecord, FingerView, Minutia, MinutiaKind};
 
 /// Largest difference between an ANSI record's length field and its decoded structure that is
@@ -136,11 +137,11 @@ struct ViewGeom {
 
 /// The factor that brings y onto the x resolution, `resx / resy`, for records that declare
 /// different resolutions across and along the sensor (the standards carry both). Honoured
-/// only when both lie in the plausible 250–1000 dpi band that
+/// only when both lie in [`PLAUSIBLE_DPI`], the band that
 /// [`FingerFeatures::extract`](super::FingerFeatures::extract) honours; otherwise (and for a
 /// y resolution of 0, which some encoders write) pixels are taken as square, as before.
 fn y_scale(resx: u16, resy: u16) -> f32 {
-    let plausible = |ppcm: u16| (250.0..=1000.0).contains(&(ppcm as f32 * 2.54));
+    let plausible = |ppcm: u16| ppcm_to_dpi(ppcm).is_ok_and(|dpi| PLAUSIBLE_DPI.contains(&dpi));
     if resx == resy || !plausible(resx) || !plausible(resy) {
         1.0
     } else {
@@ -559,11 +560,11 @@ mod tests {
     /// a header that claims square pixels.
     #[test]
     fn non_square_pixels_are_rescaled_to_the_x_resolution() {
-        let orig = parse_template("iso-19794-2-2005", &fixture("iso19794p2v2005-sample.dat"))
+        let b = fixture("iso19794p2v2005-sample.dat");
+        let orig = parse_template("iso-19794-2-2005", &b)
             .unwrap()
             .views
             .remove(0);
-        let b = fixture("iso19794p2v2005-sample.dat");
         let resx = u16::from_be_bytes([b[18], b[19]]);
         let resy = resx * 2 / 3;
         let k = resx as f32 / resy as f32;
