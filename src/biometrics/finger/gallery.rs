@@ -18,11 +18,12 @@
 //! Stage 2 runs the full MCC/LSS-R matcher on every finger of those persons (in parallel on
 //! rayon's ambient pool), fuses per person and returns the top k.
 //!
-//! Memory: the inverted lists are split into pages of 2^18 entry ids, so an item is 3 bytes
-//! (the id within its page and the direction), and each finger's features are kept packed
+//! Memory: each inverted list is Elias–Fano coded (see [`Bucket`]): an item is the low 10 bits
+//! of its entry id with the direction in 16 bits, plus about 2 bits of the id's high part,
+//! instead of 3 or 4 bytes; and each finger's features are kept packed
 //! (`mcc::PackedFeatures`: one buffer, cylinder slices without the cells outside the disc),
 //! unpacked into a per-thread buffer for each comparison. Both forms are exact: searches give
-//! the same results as with 4-byte items and unpacked features.
+//! the same results as with plain items and unpacked features.
 
 use super::calib::fuse_scores;
 use super::mcc::{FingerFeatures, PackedFeatures, ND};
@@ -188,38 +189,152 @@ const KEEP_DIVISOR: usize = 4;
 /// not use them up).
 pub const MAX_GALLERY_FINGERS: usize = 1 << 26;
 
-/// Entry ids per index page: an inverted list holds the ids of one page only, so an item needs
-/// the id's low `PAGE_BITS` bits and the direction, 3 bytes instead of 4 (the index is most of
-/// the gallery's memory).
-const PAGE_BITS: u32 = 18;
+/// Entry ids per index page (log2). A list holds the items of one page, which bounds what a
+/// list edit in the middle costs (a reused id, a removal: the list is decoded and re-encoded).
+/// 2^21 keeps a 1 M-person, two-finger gallery in one page, so a probe reads one list per key.
+const PAGE_BITS: u32 = 21;
 
-/// One inverted list of one page: items `(entry id mod 2^PAGE_BITS) << 6 | minutia direction
-/// in 1/64 turn`, 3 bytes each, little-endian.
-#[derive(Debug, Clone, Default)]
+/// Low bits of an entry id (within its page) stored with each item; the rest of the id is
+/// coded in unary (see [`Bucket`]). 10 bits is the Elias–Fano optimum `log2(ids / items)` for
+/// any gallery size: with 2^20 buckets and about a thousand tokens per finger a list holds
+/// about one item per thousand ids.
+const SUB_BITS: u32 = 10;
+
+/// One inverted list of one page, coded as Elias–Fano (P. Elias, "Efficient storage and
+/// retrieval by content and address of static files", J. ACM 21(2), 1974): each item's id
+/// within the page is split into its low `sub_bits` bits, kept with the item's minutia
+/// direction (1/64 turn) in one `u16`, and its high part `id >> sub_bits`, non-decreasing
+/// along the list, kept as a bit vector in which item `i` sets bit `high_i + i`. At one item
+/// per 2^10 ids that is 16 + about 2 bits per item, against 24 for a plain id and direction.
+///
+/// The two parts are two buffers, so that an append writes at the end of each and moves
+/// nothing; the bit vector ends with the byte of its last 1. An empty list allocates nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
 struct Bucket {
-    items: Vec<[u8; 3]>,
-}
-
-#[inline]
-fn pack_item(id: u32, dir: u8, page_bits: u32) -> [u8; 3] {
-    let v = (id & ((1 << page_bits) - 1)) << 6 | (dir >> 2) as u32;
-    [v as u8, (v >> 8) as u8, (v >> 16) as u8]
-}
-
-#[inline]
-fn unpack_item(it: [u8; 3]) -> u32 {
-    it[0] as u32 | (it[1] as u32) << 8 | (it[2] as u32) << 16
+    low: Vec<u16>,
+    high: Vec<u8>,
 }
 
 impl Bucket {
-    /// Makes room for `n` more items: exactly, when the list is new, otherwise by at least
-    /// 25 % (not doubling: the index is most of the gallery's memory; and a bulk load page
-    /// by page does not copy every list at every page).
-    fn grow_for(&mut self, n: usize) {
-        let len = self.items.len();
-        if len + n > self.items.capacity() {
-            self.items.reserve_exact(n.max(len / 4 + 4));
+    /// Number of items.
+    #[inline]
+    fn len(&self) -> usize {
+        self.low.len()
+    }
+
+    /// Heap bytes held.
+    fn memory_bytes(&self) -> usize {
+        self.low.capacity() * 2 + self.high.capacity()
+    }
+
+    /// Calls `f(id within the page, direction in 1/64 turn)` for every item, in list order.
+    #[inline]
+    fn for_each(&self, sub_bits: u32, mut f: impl FnMut(u32, u8)) {
+        let mut lows = self.low.iter();
+        let mut i = 0usize;
+        let mut word = |k: usize, mut w: u64| {
+            while w != 0 {
+                let hi = (k * 64 + w.trailing_zeros() as usize - i) as u32;
+                w &= w - 1;
+                let Some(&v) = lows.next() else { return };
+                f(hi << sub_bits | (v >> 6) as u32, (v & 63) as u8);
+                i += 1;
+            }
+        };
+        let words = self.high.chunks_exact(8);
+        let tail = words.remainder();
+        let full = self.high.len() / 8;
+        for (k, c) in words.enumerate() {
+            word(
+                k,
+                u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+            );
         }
+        let mut w = [0u8; 8];
+        w[..tail.len()].copy_from_slice(tail);
+        word(full, u64::from_le_bytes(w));
+        debug_assert_eq!(i, self.low.len(), "Elias-Fano list: the two parts disagree");
+    }
+
+    /// All items, decoded.
+    fn decode(&self, sub_bits: u32) -> Vec<(u32, u8)> {
+        let mut v = Vec::with_capacity(self.len());
+        self.for_each(sub_bits, |id, d| v.push((id, d)));
+        v
+    }
+
+    /// The list of `items` (ids within the page, ordered by their high part).
+    fn encode(items: &[(u32, u8)], sub_bits: u32) -> Bucket {
+        let mut b = Bucket::default();
+        for &(id, d) in items {
+            b.push(id, d, sub_bits);
+        }
+        b.shrink_to_fit();
+        b
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.low.shrink_to_fit();
+        self.high.shrink_to_fit();
+    }
+
+    /// High part of the last item.
+    fn last_high(&self) -> Option<usize> {
+        let n = self.low.len();
+        let last = *self.high.last()?;
+        // The bit vector ends with the byte of its last 1, which is item n − 1's.
+        let pos = (self.high.len() - 1) * 8 + 7 - last.leading_zeros() as usize;
+        Some(pos - (n - 1))
+    }
+
+    /// Makes room for `items` more items spanning `zeros` more high parts: exactly, when the
+    /// list is new, otherwise by at least 25 % (not doubling: the index is most of the
+    /// gallery's memory; and a bulk load does not copy every list at every step).
+    fn grow_for(&mut self, items: usize, zeros: usize) {
+        let (n, h) = (self.low.len(), self.high.len());
+        if n + items > self.low.capacity() {
+            self.low.reserve_exact(items.max(n / 4 + 4));
+        }
+        let more = (items + zeros).div_ceil(8);
+        if h + more > self.high.capacity() {
+            self.high.reserve_exact(more.max(h / 4 + 1));
+        }
+    }
+
+    /// Adds an item (`id` within the page, direction `dir` in 1/64 turn). An id whose high
+    /// part is below the last item's (a reused id) is put in its place by re-encoding the
+    /// list; any other is appended.
+    fn push(&mut self, id: u32, dir: u8, sub_bits: u32) {
+        let n = self.low.len();
+        let hi = (id >> sub_bits) as usize;
+        let last = self.last_high();
+        if last.is_some_and(|last| hi < last) {
+            let mut v = self.decode(sub_bits);
+            let at = v.partition_point(|&(x, _)| (x >> sub_bits) as usize <= hi);
+            v.insert(at, (id, dir));
+            *self = Self::encode(&v, sub_bits);
+            return;
+        }
+        let bit = hi + n;
+        self.grow_for(1, hi - last.unwrap_or(0));
+        self.low
+            .push(((id & ((1 << sub_bits) - 1)) << 6 | (dir & 63) as u32) as u16);
+        if self.high.len() <= bit / 8 {
+            self.high.resize(bit / 8 + 1, 0);
+        }
+        self.high[bit / 8] |= 1 << (bit % 8);
+    }
+
+    /// Deletes every item of entry `id` (within the page); returns how many.
+    fn remove_id(&mut self, id: u32, sub_bits: u32) -> usize {
+        let mut v = self.decode(sub_bits);
+        let before = v.len();
+        v.retain(|&(x, _)| x != id);
+        let removed = before - v.len();
+        if removed > 0 {
+            *self = Self::encode(&v, sub_bits);
+        }
+        removed
     }
 }
 
@@ -241,6 +356,9 @@ pub struct FingerGallery {
     index: Vec<Bucket>,
     /// log2 of the entry ids per index page ([`PAGE_BITS`]; smaller in tests, to cross pages).
     page_bits: u32,
+    /// Low id bits kept per item ([`SUB_BITS`]; smaller in tests, so that small pages still
+    /// have several high parts).
+    sub_bits: u32,
     /// Total items in the index (for the stop-bucket threshold).
     index_items: usize,
     live: usize,
@@ -281,6 +399,7 @@ impl FingerGallery {
             index_items: 0,
             index: vec![Bucket::default(); 1 << cfg.bucket_bits],
             page_bits: PAGE_BITS,
+            sub_bits: SUB_BITS,
             live: 0,
             ranks: minhash_ranks(cfg.tables * cfg.hashes_per_table),
             cfg,
@@ -293,6 +412,7 @@ impl FingerGallery {
     fn with_page_bits(page_bits: u32) -> Self {
         let mut g = Self::new();
         g.page_bits = page_bits;
+        g.sub_bits = SUB_BITS.min(page_bits.saturating_sub(2));
         g
     }
 
@@ -344,11 +464,16 @@ impl FingerGallery {
                 add[self.list_of((base + i) as u32, b) - first] += 1;
             }
         }
+        // The bit vector's zeros grow by one per 2^sub_bits new ids.
+        let zeros = (items.len() >> self.sub_bits) + 2;
         for (b, &n) in self.index[first..end].iter_mut().zip(&add) {
-            b.grow_for(n as usize);
+            if n > 0 {
+                b.grow_for(n as usize, zeros);
+            }
         }
         drop(add);
-        let (page_bits, bucket_bits) = (self.page_bits, self.cfg.bucket_bits);
+        let (page_bits, bucket_bits, sub_bits) =
+            (self.page_bits, self.cfg.bucket_bits, self.sub_bits);
         // Append to the inverted lists in parallel: each thread owns one range of those lists
         // and takes the tokens that fall in it, in entry order (so the lists are exactly what
         // one-by-one insertion builds).
@@ -359,13 +484,14 @@ impl FingerGallery {
             .for_each(|(ci, buckets)| {
                 let lo = first + ci * chunk;
                 let hi = lo + buckets.len();
+                let page_mask = (1u32 << page_bits) - 1;
                 for (i, t) in toks.iter().enumerate() {
                     let id = (base + i) as u32;
                     let page = ((id >> page_bits) as usize) << bucket_bits;
                     for &(b, d) in t {
                         let l = page | b as usize;
                         if (lo..hi).contains(&l) {
-                            buckets[l - lo].items.push(pack_item(id, d, page_bits));
+                            buckets[l - lo].push(id & page_mask, d >> 2, sub_bits);
                         }
                     }
                 }
@@ -388,12 +514,10 @@ impl FingerGallery {
             None => self.first_new_id(1),
         };
         self.ensure_pages(id as usize + 1);
+        let (within, sub_bits) = (id & ((1 << self.page_bits) - 1), self.sub_bits);
         for &(t, d) in &toks {
-            let item = pack_item(id, d, self.page_bits);
             let l = self.list_of(id, t);
-            let b = &mut self.index[l];
-            b.grow_for(1);
-            b.items.push(item);
+            self.index[l].push(within, d >> 2, sub_bits);
         }
         self.index_items += toks.len();
         self.add_entry_at(id, person, position, features, toks.len());
@@ -429,7 +553,7 @@ impl FingerGallery {
         self.index[bucket..]
             .iter()
             .step_by(1 << self.cfg.bucket_bits)
-            .map(|b| b.items.len())
+            .map(Bucket::len)
             .sum()
     }
 
@@ -496,10 +620,7 @@ impl FingerGallery {
                 let low = id & ((1 << self.page_bits) - 1);
                 for &(t, _) in &toks {
                     let l = self.list_of(id, t);
-                    let items = &mut self.index[l].items;
-                    let before = items.len();
-                    items.retain(|&it| unpack_item(it) >> 6 != low);
-                    self.index_items -= before - items.len();
+                    self.index_items -= self.index[l].remove_id(low, self.sub_bits);
                 }
                 self.free_ids.push(id);
                 let e = &mut self.entries[id as usize];
@@ -516,7 +637,7 @@ impl FingerGallery {
     /// afterwards stays correct but regrows the lists).
     pub fn shrink_to_fit(&mut self) {
         for b in &mut self.index {
-            b.items.shrink_to_fit();
+            b.shrink_to_fit();
         }
         self.entries.shrink_to_fit();
     }
@@ -578,11 +699,7 @@ impl FingerGallery {
     pub fn memory_bytes(&self) -> usize {
         let feats: usize = self.entries.iter().map(|e| e.features.memory_bytes()).sum();
         let entries = self.entries.capacity() * std::mem::size_of::<Entry>();
-        let index: usize = self
-            .index
-            .iter()
-            .map(|l| l.items.capacity() * 3)
-            .sum::<usize>()
+        let index: usize = self.index.iter().map(Bucket::memory_bytes).sum::<usize>()
             + self.index.capacity() * std::mem::size_of::<Bucket>();
         let persons = self.persons.capacity() * (8 + std::mem::size_of::<(u32, Vec<u32>)>() + 8)
             + self
@@ -703,6 +820,7 @@ impl FingerGallery {
         // are common to most fingers) carry little evidence and cost most of the time.
         let cap = STOP_FACTOR * (self.index_items >> self.cfg.bucket_bits) + 64;
         let buckets = 1usize << self.cfg.bucket_bits;
+        let mut slots: Vec<u32> = Vec::new();
         for (i, &(t, dp)) in toks.iter().enumerate() {
             if i % 32 == 0 && cancel.load(Ordering::Relaxed) {
                 break;
@@ -712,14 +830,19 @@ impl FingerGallery {
             }
             for (page, list) in self.index[t as usize..].iter().step_by(buckets).enumerate() {
                 let base = page << self.page_bits;
-                for &it in &list.items {
-                    let item = unpack_item(it);
-                    let (id, dg) = (base | (item >> 6) as usize, ((item & 63) << 2) as u8);
-                    let r = (dp & 0xfc).wrapping_sub(dg) as i8 as i32;
-                    if r.abs() > ROT_WINDOW {
-                        continue;
+                // Decode the list into the counters it votes for first, then vote: the vote
+                // loop's random accesses are then independent of the decoding, and many of
+                // them are in flight at once.
+                slots.clear();
+                list.for_each(self.sub_bits, |within, d| {
+                    let r = (dp & 0xfc).wrapping_sub(d << 2) as i8 as i32;
+                    if r.abs() <= ROT_WINDOW {
+                        let id = base | within as usize;
+                        slots.push((id * NBINS + ((r + ROT_WINDOW) / ROT_BIN) as usize) as u32);
                     }
-                    let a = &mut acc[id * NBINS + ((r + ROT_WINDOW) / ROT_BIN) as usize];
+                });
+                for &k in &slots {
+                    let a = &mut acc[k as usize];
                     *a = a.saturating_add(1);
                 }
             }
@@ -898,6 +1021,69 @@ mod tests {
         (gal, probes)
     }
 
+    /// The Elias–Fano list against a plain list of (id, direction): appends in id order,
+    /// reused (smaller) ids put in place, removals, over several words of the bit vector and
+    /// with the ids of one high part both sparse and crowded.
+    #[test]
+    fn elias_fano_lists_hold_exactly_their_items() {
+        let mut rng = SplitMix64::new(31);
+        for (sub_bits, span) in [(SUB_BITS, 1u32 << 23), (3, 200), (0, 50)] {
+            let mut b = Bucket::default();
+            let mut model: Vec<(u32, u8)> = Vec::new();
+            let mut next = 0u32;
+            for step in 0..3000 {
+                let r = rng.next_u64();
+                let dir = (r >> 8) as u8 & 63;
+                let reused = |r: u64, next: u32| (r >> 20) as u32 % (next + 1).min(span);
+                match r % 10 {
+                    // Mostly appends, with gaps from 0 to a few high parts.
+                    0..=7 if next < span => {
+                        next += (r >> 20) as u32 % (2 << sub_bits).max(2);
+                        let id = next.min(span - 1);
+                        b.push(id, dir, sub_bits);
+                        model.push((id, dir));
+                    }
+                    // A reused id anywhere below.
+                    0..=8 => {
+                        let id = reused(r, next);
+                        b.push(id, dir, sub_bits);
+                        let hi = id >> sub_bits;
+                        let at = model.partition_point(|&(x, _)| x >> sub_bits <= hi);
+                        model.insert(at, (id, dir));
+                    }
+                    // Remove the items of an id that is there, or of one that may not be.
+                    _ => {
+                        let id = match model.len() {
+                            0 => 7,
+                            n if r & 1 << 40 == 0 => model[(r >> 20) as usize % n].0,
+                            _ => reused(r, next),
+                        };
+                        let before = model.len();
+                        model.retain(|&(x, _)| x != id);
+                        assert_eq!(b.remove_id(id, sub_bits), before - model.len());
+                    }
+                }
+                assert_eq!(b.len(), model.len(), "step {step}");
+                if step % 97 == 0 || model.len() < 5 {
+                    assert_eq!(b.decode(sub_bits), model, "step {step}");
+                }
+            }
+            assert_eq!(b.decode(sub_bits), model);
+            assert_eq!(Bucket::encode(&model, sub_bits), b);
+            assert!(model.len() > 200, "{sub_bits}: {}", model.len());
+            if sub_bits == SUB_BITS {
+                // At about one item per 2^10 ids: 2 bytes and a few bits each.
+                let per_item = (b.low.len() * 2 + b.high.len()) as f64 / model.len() as f64;
+                assert!(per_item < 2.5, "{per_item} bytes per item");
+            }
+        }
+        let mut e = Bucket::default();
+        e.push(5, 1, SUB_BITS);
+        assert_eq!(e.remove_id(5, SUB_BITS), 1);
+        assert_eq!(e, Bucket::default());
+        assert_eq!(e.memory_bytes(), 0, "an emptied list keeps no allocation");
+    }
+
     #[test]
     fn batch_insertion_builds_the_same_gallery_as_one_by_one() {
         let mut g = SyntheticGenerator::new(5, SyntheticConfig::default());
@@ -940,7 +1126,7 @@ mod tests {
         assert_eq!(one.index_items(), flat.index_items());
         assert_eq!(one.people(), many.people());
         for (i, b) in one.index.iter().enumerate() {
-            assert_eq!(b.items, many.index[i].items, "bucket {i}");
+            assert_eq!(b, &many.index[i], "bucket {i}");
         }
         let cancel = AtomicBool::new(false);
         for probe in &probes {
