@@ -86,7 +86,7 @@ fn centre_first(fixed: &[Minutia], cand: &[Minutia], k: usize) -> Vec<Minutia> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::biometrics::finger::MinutiaKind;
 
@@ -142,7 +142,7 @@ mod tests {
 
     /// The fixture prints (MINDTCT minutiae of FVC2002 DB1_B, 5 fingers × 3 impressions) as
     /// views, with MINDTCT's qualities.
-    fn fixture_views() -> Vec<(String, crate::biometrics::finger::FingerView)> {
+    pub(crate) fn fixture_views() -> Vec<(String, crate::biometrics::finger::FingerView)> {
         let dir =
             std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fingers/fvc");
         let mut out = Vec::new();

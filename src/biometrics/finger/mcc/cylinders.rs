@@ -40,18 +40,29 @@ pub(super) fn minutiae_hull(raw: &[RawMinutia]) -> Vec<(f32, f32)> {
 /// Edges of a counter-clockwise convex polygon as half-planes `a x + b y + c ≥ 0` (inside).
 /// Fewer than 3 vertices give no half-planes, and such a hull contains nothing.
 pub(super) fn half_planes(h: &[(f32, f32)]) -> Vec<[f32; 3]> {
-    if h.len() < 3 {
-        return Vec::new();
-    }
     let mut out = Vec::with_capacity(h.len());
-    let mut a = h[h.len() - 1];
-    for &b in h {
+    half_planes_into(h.iter().copied(), h.len(), &mut out);
+    out
+}
+
+/// [`half_planes`] of the `n` vertices `h`, appended to `out`.
+pub(super) fn half_planes_into(
+    h: impl Iterator<Item = (f32, f32)> + Clone,
+    n: usize,
+    out: &mut Vec<[f32; 3]>,
+) {
+    if n < 3 {
+        return;
+    }
+    let Some(mut a) = h.clone().last() else {
+        return;
+    };
+    for b in h {
         // cross(b − a, q − a) ≥ 0
         let (ex, ey) = (b.0 - a.0, b.1 - a.1);
         out.push([-ey, ex, ey * a.0 - ex * a.1]);
         a = b;
     }
-    out
 }
 
 #[inline]
