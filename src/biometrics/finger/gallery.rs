@@ -287,9 +287,9 @@ impl Bucket {
         Some(pos - (n - 1))
     }
 
-    /// Makes room for `items` more items spanning `zeros` more high parts: exactly, when the
-    /// list is new, otherwise by at least 25 % (not doubling: the index is most of the
-    /// gallery's memory; and a bulk load does not copy every list at every step).
+    /// Makes room for a bulk append of `items` items spanning `zeros` more high parts: exactly,
+    /// when the list is new, otherwise by at least 25 % (not doubling: the index is most of
+    /// the gallery's memory; and a bulk load does not copy every list at every step).
     fn grow_for(&mut self, items: usize, zeros: usize) {
         let (n, h) = (self.low.len(), self.high.len());
         if n + items > self.low.capacity() {
@@ -305,22 +305,38 @@ impl Bucket {
     /// part is below the last item's (a reused id) is put in its place by re-encoding the
     /// list; any other is appended.
     fn push(&mut self, id: u32, dir: u8, sub_bits: u32) {
-        let n = self.low.len();
         let hi = (id >> sub_bits) as usize;
-        let last = self.last_high();
-        if last.is_some_and(|last| hi < last) {
+        if self.last_high().is_some_and(|last| hi < last) {
             let mut v = self.decode(sub_bits);
             let at = v.partition_point(|&(x, _)| (x >> sub_bits) as usize <= hi);
             v.insert(at, (id, dir));
             *self = Self::encode(&v, sub_bits);
             return;
         }
+        self.append(id, dir, sub_bits);
+    }
+
+    /// Appends an item whose id is not below any in the list (a new entry id).
+    #[inline]
+    fn append(&mut self, id: u32, dir: u8, sub_bits: u32) {
+        let n = self.low.len();
+        let hi = (id >> sub_bits) as usize;
+        debug_assert!(self.last_high().is_none_or(|last| hi >= last));
         let bit = hi + n;
-        self.grow_for(1, hi - last.unwrap_or(0));
+        if n == self.low.capacity() {
+            self.low.reserve_exact(n / 4 + 4);
+        }
         self.low
             .push(((id & ((1 << sub_bits) - 1)) << 6 | (dir & 63) as u32) as u16);
-        if self.high.len() <= bit / 8 {
-            self.high.resize(bit / 8 + 1, 0);
+        let (h, need) = (self.high.len(), bit / 8 + 1);
+        if need > h {
+            if need > self.high.capacity() {
+                self.high.reserve_exact((need - h).max(h / 4 + 1));
+            }
+            // Mostly one byte (the bit vector grows by about 2 bits per item).
+            while self.high.len() < need {
+                self.high.push(0);
+            }
         }
         self.high[bit / 8] |= 1 << (bit % 8);
     }
@@ -491,14 +507,18 @@ impl FingerGallery {
                     for &(b, d) in t {
                         let l = page | b as usize;
                         if (lo..hi).contains(&l) {
-                            buckets[l - lo].push(id & page_mask, d >> 2, sub_bits);
+                            buckets[l - lo].append(id & page_mask, d >> 2, sub_bits);
                         }
                     }
                 }
             });
-        for ((person, position, features), t) in items.into_iter().zip(toks) {
+        let packed: Vec<PackedFeatures> = items
+            .par_iter()
+            .map(|(_, _, f)| PackedFeatures::pack(f))
+            .collect();
+        for (((person, position, _), t), p) in items.into_iter().zip(toks).zip(packed) {
             self.index_items += t.len();
-            self.add_entry(person, position, features, t.len());
+            self.add_entry(person, position, p, t.len());
         }
     }
 
@@ -509,18 +529,23 @@ impl FingerGallery {
         features: FingerFeatures,
         toks: Vec<(u32, u8)>,
     ) {
-        let id = match self.free_ids.pop() {
-            Some(id) => id,
-            None => self.first_new_id(1),
+        let (id, reused) = match self.free_ids.pop() {
+            Some(id) => (id, true),
+            None => (self.first_new_id(1), false),
         };
         self.ensure_pages(id as usize + 1);
         let (within, sub_bits) = (id & ((1 << self.page_bits) - 1), self.sub_bits);
         for &(t, d) in &toks {
             let l = self.list_of(id, t);
-            self.index[l].push(within, d >> 2, sub_bits);
+            if reused {
+                self.index[l].push(within, d >> 2, sub_bits);
+            } else {
+                self.index[l].append(within, d >> 2, sub_bits);
+            }
         }
         self.index_items += toks.len();
-        self.add_entry_at(id, person, position, features, toks.len());
+        let packed = PackedFeatures::pack(&features);
+        self.add_entry_at(id, person, position, packed, toks.len());
     }
 
     /// The entry id of the next insertion, checking that `n` more fit in the index's ids.
@@ -558,7 +583,7 @@ impl FingerGallery {
     }
 
     /// Records a finger whose index tokens are already appended (entry id = current length).
-    fn add_entry(&mut self, person: u64, position: u8, features: FingerFeatures, ntok: usize) {
+    fn add_entry(&mut self, person: u64, position: u8, features: PackedFeatures, ntok: usize) {
         let id = self.entries.len() as u32;
         self.add_entry_at(id, person, position, features, ntok);
     }
@@ -569,7 +594,7 @@ impl FingerGallery {
         id: u32,
         person: u64,
         position: u8,
-        features: FingerFeatures,
+        features: PackedFeatures,
         ntok: usize,
     ) {
         let slot = match self.persons.get_mut(&person) {
@@ -597,7 +622,7 @@ impl FingerGallery {
             alive: true,
             ntok: ntok.min(u16::MAX as usize) as u16,
             slot,
-            features: PackedFeatures::pack(&features),
+            features,
         };
         if (id as usize) < self.entries.len() {
             self.entries[id as usize] = entry;
