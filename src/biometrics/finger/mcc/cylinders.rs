@@ -41,17 +41,16 @@ pub(super) fn minutiae_hull(raw: &[RawMinutia]) -> Vec<(f32, f32)> {
 /// Fewer than 3 vertices give no half-planes, and such a hull contains nothing.
 pub(super) fn half_planes(h: &[(f32, f32)]) -> Vec<[f32; 3]> {
     let mut out = Vec::with_capacity(h.len());
-    half_planes_into(h.iter().copied(), h.len(), &mut out);
+    half_planes_into(h.iter().copied(), &mut out);
     out
 }
 
-/// [`half_planes`] of the `n` vertices `h`, appended to `out`.
+/// [`half_planes`] of the vertices `h`, appended to `out`.
 pub(super) fn half_planes_into(
-    h: impl Iterator<Item = (f32, f32)> + Clone,
-    n: usize,
+    h: impl ExactSizeIterator<Item = (f32, f32)> + Clone,
     out: &mut Vec<[f32; 3]>,
 ) {
-    if n < 3 {
+    if h.len() < 3 {
         return;
     }
     let Some(mut a) = h.clone().last() else {

@@ -21,14 +21,10 @@ fn union(w: &[u64; WORDS]) -> u64 {
     w[..ND].iter().fold(0, |a, &s| a | s)
 }
 
-/// Layout of the disc cells: `mask` has a 1 for each of them, `bits` counts them; for row `r`
-/// of the 8×8 grid, `rows[r] = (from, width, at)`: its disc cells are bits
-/// `from..from + width` of a cylinder word, stored contiguously from bit `at` of the packed
-/// word.
+/// The disc cells: `mask` has a 1 for each of them, `bits` counts them.
 struct Disc {
     mask: u64,
     bits: u32,
-    rows: [(u32, u32, u32); NS],
 }
 
 fn disc() -> &'static Disc {
@@ -38,20 +34,9 @@ fn disc() -> &'static Disc {
             .cells
             .iter()
             .fold(0u64, |m, &(_, _, bit)| m | 1 << bit);
-        let mut rows = [(0, 0, 0); NS];
-        let mut at = 0;
-        for (r, row) in rows.iter_mut().enumerate() {
-            let byte = (mask >> (8 * r)) as u8;
-            let (lo, width) = (byte.trailing_zeros(), byte.count_ones());
-            // A disc meets each grid row in one run of cells.
-            assert_eq!(byte >> lo, ((1u16 << width) - 1) as u8, "disc row {r}");
-            *row = (8 * r as u32 + lo % 8, width, at);
-            at += width;
-        }
         Disc {
             mask,
-            bits: at,
-            rows,
+            bits: mask.count_ones(),
         }
     })
 }
@@ -153,44 +138,16 @@ fn deposit_bits(v: u64, mut mask: u64) -> u64 {
     out
 }
 
-/// The disc cells of `w` gathered into the low bits (`pext` with the disc mask).
+/// The disc cells of `w` gathered into the low bits.
 #[inline]
 fn gather(w: u64) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("bmi2") {
-            // SAFETY: the CPU supports BMI2 (checked just above).
-            return unsafe { core::arch::x86_64::_pext_u64(w, disc().mask) };
-        }
-    }
-    gather_rows(w)
+    extract(w, disc().mask)
 }
 
-/// The inverse of [`gather`] (`pdep`).
+/// The inverse of [`gather`].
 #[inline]
 fn scatter(v: u64) -> u64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("bmi2") {
-            // SAFETY: the CPU supports BMI2 (checked just above).
-            return unsafe { core::arch::x86_64::_pdep_u64(v, disc().mask) };
-        }
-    }
-    scatter_rows(v)
-}
-
-/// Portable twin of [`gather`]: one shift and mask per grid row.
-fn gather_rows(w: u64) -> u64 {
-    disc().rows.iter().fold(0, |acc, &(from, width, at)| {
-        acc | ((w >> from) & ((1 << width) - 1)) << at
-    })
-}
-
-/// Portable twin of [`scatter`].
-fn scatter_rows(v: u64) -> u64 {
-    disc().rows.iter().fold(0, |acc, &(from, width, at)| {
-        acc | ((v >> at) & ((1 << width) - 1)) << from
-    })
+    deposit(v, disc().mask)
 }
 
 /// Appends the low `n` bits of `v` to a little-endian bit stream.
@@ -352,7 +309,6 @@ impl PackedFeatures {
         out.hull.clear();
         super::cylinders::half_planes_into(
             hull.iter().map(|&v| hull_point(&out.raw[v as usize])),
-            h,
             &mut out.hull,
         );
     }
@@ -392,11 +348,11 @@ mod tests {
         let mut rng = crate::biometrics::finger::synthetic::SplitMix64::new(9);
         for _ in 0..1000 {
             let w = rng.next_u64() & d.mask;
-            assert_eq!(gather(w), gather_rows(w));
-            assert_eq!(scatter_rows(gather_rows(w)), w);
+            assert_eq!(gather(w), extract_bits(w, d.mask));
+            assert_eq!(deposit_bits(extract_bits(w, d.mask), d.mask), w);
             assert_eq!(scatter(gather(w)), w);
             let v = rng.next_u64() & ((1 << 52) - 1);
-            assert_eq!(scatter(v), scatter_rows(v));
+            assert_eq!(scatter(v), deposit_bits(v, d.mask));
             // The per-cylinder gathers, under a random mask (sparse and dense).
             let m = rng.next_u64() & rng.next_u64() | rng.next_u64() & 0xff;
             let k = m.count_ones();
