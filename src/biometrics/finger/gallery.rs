@@ -267,7 +267,7 @@ impl Bucket {
     fn encode(items: &[(u32, u8)], sub_bits: u32) -> Bucket {
         let mut b = Bucket::default();
         for &(id, d) in items {
-            b.push(id, d, sub_bits);
+            b.append(id, d, sub_bits);
         }
         b.shrink_to_fit();
         b
@@ -287,17 +287,16 @@ impl Bucket {
         Some(pos - (n - 1))
     }
 
-    /// Makes room for a bulk append of `items` items spanning `zeros` more high parts: exactly,
-    /// when the list is new, otherwise by at least 25 % (not doubling: the index is most of
-    /// the gallery's memory; and a bulk load does not copy every list at every step).
-    fn grow_for(&mut self, items: usize, zeros: usize) {
+    /// Makes room for `items` more items and `high_bytes` more bytes of the bit vector:
+    /// exactly, when the list is new, otherwise by at least 25 % (not doubling: the index is
+    /// most of the gallery's memory; and a bulk load does not copy every list at every step).
+    fn grow_for(&mut self, items: usize, high_bytes: usize) {
         let (n, h) = (self.low.len(), self.high.len());
         if n + items > self.low.capacity() {
             self.low.reserve_exact(items.max(n / 4 + 4));
         }
-        let more = (items + zeros).div_ceil(8);
-        if h + more > self.high.capacity() {
-            self.high.reserve_exact(more.max(h / 4 + 1));
+        if h + high_bytes > self.high.capacity() {
+            self.high.reserve_exact(high_bytes.max(h / 4 + 1));
         }
     }
 
@@ -323,20 +322,13 @@ impl Bucket {
         let hi = (id >> sub_bits) as usize;
         debug_assert!(self.last_high().is_none_or(|last| hi >= last));
         let bit = hi + n;
-        if n == self.low.capacity() {
-            self.low.reserve_exact(n / 4 + 4);
-        }
+        let need = bit / 8 + 1;
+        self.grow_for(1, need.saturating_sub(self.high.len()));
         self.low
             .push(((id & ((1 << sub_bits) - 1)) << 6 | (dir & 63) as u32) as u16);
-        let (h, need) = (self.high.len(), bit / 8 + 1);
-        if need > h {
-            if need > self.high.capacity() {
-                self.high.reserve_exact((need - h).max(h / 4 + 1));
-            }
-            // Mostly one byte (the bit vector grows by about 2 bits per item).
-            while self.high.len() < need {
-                self.high.push(0);
-            }
+        // Mostly one byte (the bit vector grows by about 2 bits per item).
+        while self.high.len() < need {
+            self.high.push(0);
         }
         self.high[bit / 8] |= 1 << (bit % 8);
     }
@@ -484,7 +476,7 @@ impl FingerGallery {
         let zeros = (items.len() >> self.sub_bits) + 2;
         for (b, &n) in self.index[first..end].iter_mut().zip(&add) {
             if n > 0 {
-                b.grow_for(n as usize, zeros);
+                b.grow_for(n as usize, (n as usize + zeros).div_ceil(8));
             }
         }
         drop(add);
@@ -529,19 +521,15 @@ impl FingerGallery {
         features: FingerFeatures,
         toks: Vec<(u32, u8)>,
     ) {
-        let (id, reused) = match self.free_ids.pop() {
-            Some(id) => (id, true),
-            None => (self.first_new_id(1), false),
+        let id = match self.free_ids.pop() {
+            Some(id) => id,
+            None => self.first_new_id(1),
         };
         self.ensure_pages(id as usize + 1);
         let (within, sub_bits) = (id & ((1 << self.page_bits) - 1), self.sub_bits);
         for &(t, d) in &toks {
             let l = self.list_of(id, t);
-            if reused {
-                self.index[l].push(within, d >> 2, sub_bits);
-            } else {
-                self.index[l].append(within, d >> 2, sub_bits);
-            }
+            self.index[l].push(within, d >> 2, sub_bits);
         }
         self.index_items += toks.len();
         let packed = PackedFeatures::pack(&features);
