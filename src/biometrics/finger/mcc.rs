@@ -263,6 +263,8 @@ struct Tables {
     z1: [f32; 128],
     /// Angle compatibility, index = |Δ| in 1/2048 turn (0..=1024).
     z23q: Vec<f32>,
+    /// The largest |Δ| in 1/65536 turn whose entry in `z23q` is not 0 (it decreases).
+    z23_reach: u16,
     /// Spatial Gaussian contribution, indexed by squared distance in 1/4 px² steps up to 3σ.
     gs: Vec<f32>,
     /// Direction contribution to each slice for a direction difference quantised to
@@ -295,9 +297,12 @@ fn tables() -> &'static Tables {
         for (k, z) in z1.iter_mut().enumerate().take(127) {
             *z = cut(sigmoid((k as f32 + 0.5) / 8.0, 8.0, -8.0 / 5.0));
         }
-        let z23q = (0..=1024)
+        let z23q: Vec<f32> = (0..=1024)
             .map(|k| cut(sigmoid(k as f32 * TAU / 2048.0, PI / 12.0, -30.0)))
             .collect();
+        let last = z23q.iter().rposition(|&z| z != 0.0).unwrap_or(0);
+        assert!(z23q[..last].iter().all(|&z| z != 0.0) && last < 1023);
+        let z23_reach = ((last << 5) | 31) as u16;
         let sd = SIGMA_D * std::f32::consts::SQRT_2;
         let cd = (0..CD_STEPS)
             .map(|q| {
@@ -322,6 +327,7 @@ fn tables() -> &'static Tables {
             sqrt,
             z1,
             z23q,
+            z23_reach,
             cd,
         }
     })
@@ -371,6 +377,13 @@ struct Scratch {
     sel: Vec<(f32, u8, u8)>,
     pa: Vec<(f32, f32, u16)>,
     pb: Vec<(f32, f32, u16)>,
+    /// LSS-R: each selected pair's rotation (A onto B, 1/65536 turn) and index, sorted.
+    rot: Vec<(u16, u8)>,
+    /// LSS-R: candidate pairs of pairs (p < q), their segments p→q (xA, yA, xB, yB) and the
+    /// distance compatibility's index.
+    cand: Vec<(u8, u8)>,
+    seg: Vec<[f32; 4]>,
+    dist_q: Vec<u8>,
     rho: Vec<f32>,
     lam: Vec<f32>,
     lam2: Vec<f32>,
