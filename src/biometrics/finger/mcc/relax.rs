@@ -130,8 +130,8 @@ pub(super) fn lss_r(a: &FingerFeatures, b: &FingerFeatures, s: &mut Scratch, np:
 
 #[cfg(test)]
 mod tests {
-    use crate::biometrics::finger::synthetic::SplitMix64;
     use super::*;
+    use crate::biometrics::finger::synthetic::SplitMix64;
 
     /// The windowed enumeration meets exactly the pairs that the all-pairs test accepts, once
     /// each: with ties, wrap-around at 0 and reaches up to just below half a turn.
