@@ -19,7 +19,8 @@
 //! pairs. A second, global signal follows: the relaxed pairs with the highest similarity anchor
 //! rigid alignments of *all* minutiae, the best one is refined by least squares, and the
 //! minutiae paired one-to-one within 15 px / 30° give `n² / (nA · nB)` over the minutiae inside
-//! the common area (the other print's convex hull). The score is `LSS-R^0.7 · paired^0.3`, in
+//! the common area (the other print's convex hull), each minutia counted with a weight from its
+//! reported quality (all 1 when none is reported). The score is `LSS-R^0.7 · paired^0.3`, in
 //! `[0, 1]`: 0 = nothing in common; see [`super::false_match_rate_at`] for its calibrated
 //! meaning.
 //!
@@ -394,6 +395,10 @@ struct Scratch {
     claim: Vec<(f32, u8)>,
     matched: Vec<(u8, u8)>,
     near: Vec<(u8, u8)>,
+    /// Global consolidation: the minutiae's weights by reported quality (all 1 when a finger
+    /// reports none).
+    wa: Vec<f32>,
+    wb: Vec<f32>,
     /// x buckets of `gb`: `xb[k]` = first index whose bucket is ≥ k; `xinv` = 1 / width.
     xb: Vec<u16>,
     xinv: f32,
@@ -570,6 +575,53 @@ mod tests {
         assert_eq!(compare(&e, &e), 0.0);
         assert_eq!(compare(&one, &e), 0.0);
         assert_eq!(one.minutiae_count(), 1);
+    }
+
+    /// The paired-minutiae score weighs minutiae by their reported quality: spurious
+    /// minutiae reported at low quality cost a genuine pair less than when every minutia
+    /// reports the same quality, and a finger that reports one quality for all (or none)
+    /// scores exactly as one reporting none.
+    #[test]
+    fn low_quality_spurious_minutiae_cost_less() {
+        use crate::biometrics::finger::synthetic::SplitMix64;
+        let mut g = SyntheticGenerator::new(11, SyntheticConfig::default());
+        let master = g.master();
+        let a = g.render(&master, &Default::default());
+        let b0 = g.render(&master, &Default::default());
+        let (lo_x, hi_x) = b0
+            .minutiae
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), m| (l.min(m.x), h.max(m.x)));
+        let (lo_y, hi_y) = b0
+            .minutiae
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(l, h), m| (l.min(m.y), h.max(m.y)));
+        let mut rng = SplitMix64::new(5);
+        let mut unit = || (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32;
+        let mut b = b0.clone();
+        for m in &mut b.minutiae {
+            m.quality = 80;
+        }
+        for _ in 0..25 {
+            b.minutiae.push(Minutia {
+                x: lo_x + unit() * (hi_x - lo_x),
+                y: lo_y + unit() * (hi_y - lo_y),
+                angle: unit() * TAU,
+                kind: MinutiaKind::Ending,
+                quality: 10,
+            });
+        }
+        assert!(b.minutiae.len() <= MAX_MINUTIAE);
+        let with = |q: Option<u8>| {
+            let mut v = b.clone();
+            if let Some(q) = q {
+                v.minutiae.iter_mut().for_each(|m| m.quality = q);
+            }
+            compare(&FingerFeatures::extract(&a), &FingerFeatures::extract(&v))
+        };
+        let (weighted, none, equal) = (with(None), with(Some(0)), with(Some(50)));
+        assert_eq!(none, equal);
+        assert!(weighted > none, "weighted {weighted}, unweighted {none}");
     }
 
     #[test]

@@ -156,7 +156,8 @@ fn fit_rigid(s: &Scratch) -> Rigid {
 /// similarity anchor rigid alignments of all minutiae; the best anchor's alignment is refined
 /// by least squares on its paired minutiae, and the score is `n² / (nA · nB)` with `n` the
 /// one-to-one paired minutiae and `nA`, `nB` the minutiae of each finger inside the other's
-/// convex hull (the common area), each at least `GC_MIN_OVERLAP`.
+/// convex hull (the common area), each at least `GC_MIN_OVERLAP`; every count is weighted by
+/// the minutiae's reported quality ([`quality_weights`]).
 pub(super) fn paired_score(a: &FingerFeatures, b: &FingerFeatures, s: &mut Scratch) -> f32 {
     let n = s.sel.len();
     let k = GC_ANCHORS.min(n);
@@ -201,20 +202,50 @@ pub(super) fn paired_score(a: &FingerFeatures, b: &FingerFeatures, s: &mut Scrat
     }
     // The common area: A's minutiae inside B's hull, B's minutiae inside A's hull (mapped
     // back into A's frame by the inverse transform).
-    let na =
+    // Weighted by quality (see `quality_weights`): a paired minutia counts the geometric mean
+    // of its two weights, a minutia in the common area its own weight.
+    quality_weights(&a.raw, &mut s.wa);
+    quality_weights(&b.raw, &mut s.wb);
+    let na: f32 =
         s.ga.iter()
-            .filter(|&&p| {
+            .zip(&s.wa)
+            .filter(|&(&p, _)| {
                 let p = t.apply(p);
                 in_half_planes(&b.hull, p.0, p.1)
             })
-            .count() as f32;
-    let nb =
+            .map(|(_, w)| w)
+            .sum();
+    let nb: f32 =
         s.gb.iter()
-            .filter(|&&q| {
+            .zip(&s.wb)
+            .filter(|&(&q, _)| {
                 let (x, y) = (q.0 - t.tx, q.1 - t.ty);
                 in_half_planes(&a.hull, t.c * x + t.s * y, -t.s * x + t.c * y)
             })
-            .count() as f32;
-    let m = paired as f32;
+            .map(|(_, w)| w)
+            .sum();
+    let m: f32 = s
+        .matched
+        .iter()
+        .map(|&(i, j)| (s.wa[i as usize] * s.wb[j as usize]).sqrt())
+        .sum();
     (m * m / (na.max(GC_MIN_OVERLAP) * nb.max(GC_MIN_OVERLAP))).min(1.0)
+}
+
+/// Each minutia's weight in the paired-minutiae score: its reported quality over the finger's
+/// mean quality (a quality of 0 counts as 1), so the weights average 1 and the score keeps
+/// the scale of a plain count. A finger that reports no quality (all 0, as in the SecuGen
+/// records) gets weight 1 everywhere, which is the plain count `n² / (nA · nB)` exactly.
+/// Why: an extractor's low-quality minutiae are the spurious ones, and counted in full they
+/// shrink a genuine pair's score through the overlap counts.
+fn quality_weights(raw: &[RawMinutia], w: &mut Vec<f32>) {
+    w.clear();
+    let sum: u32 = raw.iter().map(|m| u32::from(m.quality)).sum();
+    if sum == 0 {
+        w.resize(raw.len(), 1.0);
+        return;
+    }
+    let q = |m: &RawMinutia| f32::from(m.quality.max(1));
+    let mean = raw.iter().map(q).sum::<f32>() / raw.len() as f32;
+    w.extend(raw.iter().map(|m| q(m) / mean));
 }
