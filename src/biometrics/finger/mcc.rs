@@ -416,8 +416,8 @@ thread_local! {
 /// geometrically consistent neighbours, so the scale is compressed: on FVC2002 DB1_B
 /// impostors score 0.011–0.081 (median 0.028) and genuine pairs have a median of 0.21; a
 /// template compared with itself scores above 0.9. The calibrated meaning is given by
-/// [`super::false_match_rate_at`]: FMR 1e-2 at ≈0.051, 1e-3 at ≈0.064, 1e-4 at ≈0.076
-/// (extrapolated below 7e-4).
+/// [`super::false_match_rate_at`]: FMR 1e-2 at ≈0.062, 1e-3 at ≈0.089, 1e-4 at ≈0.126 (the
+/// fit of `calib_fit.rs`; above its top 2 % of impostor scores the tail is a fitted model).
 pub fn compare(a: &FingerFeatures, b: &FingerFeatures) -> f32 {
     // The global consolidation is not symmetric in its arguments; a canonical order makes
     // compare(a, b) == compare(b, a) exactly.
